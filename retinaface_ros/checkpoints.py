@@ -1,0 +1,52 @@
+"""Reading RetinaFace state dicts safely (``weights_only``) and recognising their backbone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A plain state dict from a ``.pth``/``.tar`` file: wrappers unwrapped, ``module.`` prefixes removed.
+
+    Refuses pickles that carry code (``torch.load(weights_only=True)``), empty or truncated files, and
+    files that hold no tensors, with a ValueError that names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"model file is empty: {path}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad pickles / zip archives
+        raise ValueError(f"cannot read model file {path} as a weights-only PyTorch checkpoint: {error}") from error
+    for key in _WRAPPER_KEYS:
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
+            loaded = loaded[key]
+            break
+    if not isinstance(loaded, Mapping) or not loaded:
+        raise ValueError(f"model file {path} holds no state dict")
+    state = {}
+    for key, value in loaded.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"model file {path}: entry {key!r} is not a tensor")
+        state[key.removeprefix("module.")] = value
+    return state
+
+
+def backbone_of(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """'mnet' or 'resnet', recognised from the backbone's key names."""
+    if any(key.startswith("body.stage1.") for key in state_dict):
+        return "mnet"
+    if any(key.startswith("body.layer1.") for key in state_dict):
+        return "resnet"
+    raise ValueError("state dict is not a RetinaFace model (no body.stage1.* or body.layer1.* keys)")
+
+
+def has_mask_head(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    return any(key.startswith("MaskHead.") for key in state_dict)

@@ -1,0 +1,49 @@
+"""The ``retinaface`` command: one sub-command per job, each registered by its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (sub-command module, function that adds its parser). Each module owns its arguments and handler:
+# ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
+_COMMAND_MODULES = (
+    "retinaface_ros.commands.detect",
+    "retinaface_ros.commands.evaluate_predictions",
+    "retinaface_ros.commands.export",
+    "retinaface_ros.commands.bench",
+    "retinaface_ros.commands.bench_node",
+)
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as ``retinaface: error: ...`` with exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retinaface", description="RetinaFace face detection tools.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:  # sub-command not part of this build
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as error:
+        print(f"retinaface: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``retinaface`` CLI (see ``retinaface_ros.cli``)."""

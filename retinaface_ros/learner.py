@@ -1,0 +1,284 @@
+"""RetinaFaceLearner: the OpenDR-style facade over model, inference, training, evaluation and model files.
+
+It validates arguments, holds the model and its settings, and delegates the work to one module per job.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
+from retinaface_ros.inference import Detections, Detector, InferenceParams, as_bgr_image
+from retinaface_ros.model import BACKBONES, RetinaFace, config_for
+from retinaface_ros.types import BoundingBoxList, Image
+
+CLASSES = ["face", "masked_face"]
+_DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def resolve_device(device: str) -> torch.device:
+    """'cpu', 'cuda' or 'cuda:N' → torch.device; asking for CUDA without a usable GPU is an error."""
+    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but PyTorch sees no CUDA GPU; pass device='cpu' (or install a CUDA build)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return torch.device(device)
+
+
+def parse_lr_steps(lr_steps: str) -> list[int]:
+    """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
+    if not isinstance(lr_steps, str):
+        raise TypeError(f"lr_steps must be a comma-separated string of epochs, got {type(lr_steps).__name__}")
+    steps = []
+    for part in filter(None, (p.strip() for p in lr_steps.split(","))):
+        if not part.isdigit():
+            raise ValueError(f"lr_steps must be comma-separated non-negative ints, got {lr_steps!r}")
+        steps.append(int(part))
+    return sorted(step for step in steps if step > 0)
+
+
+def _check_number(name: str, value: Any, low: float, high: float = math.inf, integer: bool = False,
+                  low_inclusive: bool = True) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
+    too_low = value < low if low_inclusive else value <= low
+    if not math.isfinite(value) or too_low or value > high:
+        bound = "≥" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {bound} {low}" + (f" and ≤ {high}" if high != math.inf else "") + f", got {value}")
+
+
+class RetinaFaceLearner:
+    """Face detector with 5 landmarks (RetinaFace), MobileNet0.25 ('mnet') or ResNet-50 ('resnet')."""
+
+    def __init__(
+        self,
+        backbone: str = "resnet",
+        lr: float = 0.001,
+        batch_size: int = 2,
+        checkpoint_after_iter: int = 0,
+        checkpoint_load_iter: int = 0,
+        lr_steps: str = "0",
+        epochs: int = 100,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        log_after: int = 20,
+        prefix: str = "",
+        shuffle: bool = True,
+        flip: bool = False,
+        val_after: int = 5,
+        temp_path: str = "",
+        device: str = "cuda",
+        fp16: bool = False,
+    ) -> None:
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+        _check_number("lr", lr, 0.0, low_inclusive=False)
+        _check_number("batch_size", batch_size, 1, integer=True)
+        _check_number("checkpoint_after_iter", checkpoint_after_iter, 0, integer=True)
+        _check_number("checkpoint_load_iter", checkpoint_load_iter, 0, integer=True)
+        self.lr_steps_list = parse_lr_steps(lr_steps)
+        _check_number("epochs", epochs, 1, integer=True)
+        _check_number("momentum", momentum, 0.0, 1.0)
+        _check_number("weight_decay", weight_decay, 0.0)
+        _check_number("log_after", log_after, 1, integer=True)
+        _check_number("val_after", val_after, 0, integer=True)
+        for name, value in (("prefix", prefix), ("temp_path", temp_path)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+        for name, value in (("shuffle", shuffle), ("flip", flip), ("fp16", fp16)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+        self.device = resolve_device(device)
+        if fp16 and self.device.type != "cuda":
+            raise ValueError("fp16=True needs a CUDA device; use fp16=False on the CPU")
+
+        self.backbone = backbone
+        self.lr = float(lr)
+        self.batch_size = batch_size
+        self.checkpoint_after_iter = checkpoint_after_iter
+        self.checkpoint_load_iter = checkpoint_load_iter
+        self.lr_steps = lr_steps
+        self.epochs = epochs
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.log_after = log_after
+        self.prefix = prefix
+        self.shuffle = shuffle
+        self.flip = flip
+        self.val_after = val_after
+        self.temp_path = temp_path
+        self.fp16 = fp16
+        self.classes = list(CLASSES)
+        self.inference_params = InferenceParams()
+        self.model: RetinaFace | None = None
+        self.ort_session: Any = None  # set by optimize() / loading an ONNX folder
+        self._detector: Detector | None = None
+
+    # ----------------------------------------------------------------------------------------- model state
+    @property
+    def config(self):
+        return config_for(self.backbone)
+
+    def init_model(self, with_mask_head: bool = False) -> RetinaFace:
+        """Build a freshly initialised network for ``self.backbone`` and make it the learner's model."""
+        self.set_model(RetinaFace(self.backbone, with_mask_head=with_mask_head))
+        return self.model  # type: ignore[return-value]
+
+    def set_model(self, model: RetinaFace) -> None:
+        """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX session."""
+        if model.backbone_name != self.backbone:
+            raise ValueError(f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}")
+        self.model = model.to(self.device).eval()
+        self.ort_session = None
+        self._refresh_detector()
+
+    def _refresh_detector(self) -> None:
+        if self.ort_session is not None:
+            from retinaface_ros.onnx_runtime import OnnxForward
+
+            forward = OnnxForward(self.ort_session)
+            self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
+            return
+        assert self.model is not None
+        model = self.model
+        dtype = torch.float32
+        if self.fp16:
+            model = model.half()
+            dtype = torch.float16
+        self._detector = Detector(model, self.config, self.device, model.with_mask_head, dtype)
+
+    def load(self, path: str | Path, verbose: bool = True) -> None:
+        """Load a model: an OpenDR model folder (PyTorch or ONNX) or a public ``.pth`` state dict.
+
+        On any error the learner is left as it was.
+        """
+        path = Path(path)
+        if path.is_dir() or path.suffix == ".json":
+            from retinaface_ros.model_io import load_folder
+
+            load_folder(self, path, verbose=verbose)
+            return
+        state = read_state_dict(path)
+        self.load_state_dict(state, source=str(path))
+        if verbose:
+            print(f"Loaded {self.backbone} RetinaFace from {path}")
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+        """Build the network for the state dict (backbone checked, mask head detected) and load it strictly."""
+        found = backbone_of(state)
+        if found != self.backbone:
+            raise ValueError(
+                f"{source} holds a {found!r} model but the learner was created with backbone={self.backbone!r}"
+            )
+        model = RetinaFace(self.backbone, with_mask_head=has_mask_head(state))
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"{source} does not fit the {self.backbone} RetinaFace: {error}") from error
+        self.set_model(model)
+
+    # ----------------------------------------------------------------------------------------- inference
+    def _require_detector(self) -> Detector:
+        if self._detector is None:
+            raise ValueError("no model loaded: call load(path) (or download() then load) before infer")
+        return self._detector
+
+    def infer(
+        self,
+        img: Image | np.ndarray,
+        threshold: float = 0.8,
+        nms_threshold: float = 0.4,
+        scales: Sequence[int] = (1024, 1980),
+        mask_thresh: float = 0.8,
+    ) -> BoundingBoxList:
+        """Detect faces; boxes and landmarks in the original image's pixels, clipped to the image."""
+        params = InferenceParams(threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales,
+                                 mask_thresh)
+        image = as_bgr_image(img)
+        return self._require_detector().detect(image, params).to_bounding_boxes()
+
+    def infer_batch(
+        self,
+        images: Sequence[Image | np.ndarray],
+        threshold: float = 0.8,
+        nms_threshold: float = 0.4,
+        scales: Sequence[int] = (1024, 1980),
+        mask_thresh: float = 0.8,
+    ) -> list[BoundingBoxList]:
+        """``infer`` on several images (mixed sizes allowed); equal-size images share a forward pass."""
+        if isinstance(images, (np.ndarray, Image)) or not isinstance(images, Sequence):
+            raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
+        params = InferenceParams(threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales,
+                                 mask_thresh)
+        arrays = [as_bgr_image(img) for img in images]
+        if not arrays:
+            return []
+        return [d.to_bounding_boxes() for d in self._require_detector().detect_batch(arrays, params)]
+
+    def detect_arrays(
+        self,
+        img: Image | np.ndarray,
+        threshold: float = 0.8,
+        nms_threshold: float | None = 0.4,
+        scales: Sequence[int] = (1024, 1980),
+        mask_thresh: float = 0.8,
+    ) -> Detections:
+        """Like ``infer`` but returns numpy arrays; ``nms_threshold=None`` skips NMS (for test-time merging)."""
+        params = InferenceParams(threshold, 0.4 if nms_threshold is None else nms_threshold,
+                                 tuple(scales) if isinstance(scales, list) else scales, mask_thresh)
+        image = as_bgr_image(img)
+        detector = self._require_detector()
+        return detector.detect_batch([image], params, apply_nms=nms_threshold is not None)[0]
+
+    # ----------------------------------------------------------------------------------------- other jobs
+    def fit(self, dataset, val_dataset=None, from_scratch: bool = False, silent: bool = False,
+            verbose: bool = True) -> dict:
+        """Train on a DetectionDataset; see :func:`retinaface_ros.training.loop.fit`."""
+        from retinaface_ros.training.loop import fit
+
+        return fit(self, dataset, val_dataset=val_dataset, from_scratch=from_scratch, silent=silent, verbose=verbose)
+
+    def eval(self, dataset, verbose: bool = True, use_subset: bool = False, subset_size: int = 250,
+             pyramid: bool = True, flip: bool = True) -> dict:
+        """Recall and AP on a dataset; see :func:`retinaface_ros.evaluation.evaluate.evaluate_learner`."""
+        from retinaface_ros.evaluation.evaluate import evaluate_learner
+
+        return evaluate_learner(self, dataset, verbose=verbose, use_subset=use_subset, subset_size=subset_size,
+                                pyramid=pyramid, flip=flip)
+
+    def save(self, path: str | Path, verbose: bool = True) -> Path:
+        """Write the model as an OpenDR folder; see :func:`retinaface_ros.model_io.save_folder`."""
+        from retinaface_ros.model_io import save_folder
+
+        return save_folder(self, path, verbose=verbose)
+
+    def download(self, path: str | Path | None = None, mode: str = "pretrained", verbose: bool = True,
+                 url: str | None = None):
+        """Fetch pretrained weights, backbones, sample images or test data; see :mod:`retinaface_ros.download`."""
+        from retinaface_ros.download import download
+
+        return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)
+
+    def optimize(self, do_constant_folding: bool = False) -> None:
+        """Export to ONNX and run inference with onnxruntime from now on."""
+        from retinaface_ros.onnx_runtime import optimize_learner
+
+        optimize_learner(self, do_constant_folding=do_constant_folding)
+
+    def reset(self) -> None:
+        """Forget the loaded model."""
+        self.model = None
+        self.ort_session = None
+        self._detector = None
