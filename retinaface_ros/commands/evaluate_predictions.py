@@ -1,0 +1,45 @@
+"""``retinaface evaluate-predictions``: official WIDER FACE easy/medium/hard AP of saved predictions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from retinaface_ros.evaluation.wider_protocol import SETTINGS, evaluate_wider, load_predictions
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate-predictions",
+        help="WIDER FACE easy/medium/hard AP of saved predictions",
+        description="Official WIDER FACE evaluation (easy / medium / hard AP at IoU 0.5) of predictions "
+        "saved as a WIDER txt folder (<event>/<image>.txt) or an .npz "
+        "('event/image' -> N x 5 x, y, w, h, score).",
+    )
+    parser.add_argument("--predictions", required=True, help="txt folder or .npz file")
+    parser.add_argument(
+        "--ground-truth",
+        required=True,
+        help="folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat",
+    )
+    parser.add_argument("--iou-threshold", type=float, default=0.5, help="IoU for a match (default 0.5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    if not 0.0 < args.iou_threshold <= 1.0:
+        raise ValueError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
+    start = time.perf_counter()
+    predictions = load_predictions(args.predictions)
+    aps = evaluate_wider(predictions, args.ground_truth, iou_threshold=args.iou_threshold)
+    seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({**aps, "seconds": round(seconds, 3)}))
+    else:
+        print("setting   AP")
+        for setting in SETTINGS:
+            print(f"{setting:<8} {aps[setting]:.4f}")
+        print(f"({len(predictions)} images, {seconds:.2f} s)")
+    return 0

@@ -1,0 +1,30 @@
+"""Evaluation: the seed's recall, VOC AP, the official WIDER FACE protocol and learner evaluation."""
+
+from retinaface_ros.evaluation.evaluate import detect_tta, evaluate_learner, pyramid_factors
+from retinaface_ros.evaluation.metrics import average_precision, recall
+from retinaface_ros.evaluation.wider_protocol import (
+    SETTINGS,
+    WiderGroundTruth,
+    bbox_overlaps_inclusive,
+    evaluate_wider,
+    load_ground_truth,
+    load_predictions,
+    voc_ap,
+    write_predictions,
+)
+
+__all__ = [
+    "SETTINGS",
+    "WiderGroundTruth",
+    "average_precision",
+    "bbox_overlaps_inclusive",
+    "detect_tta",
+    "evaluate_learner",
+    "evaluate_wider",
+    "load_ground_truth",
+    "load_predictions",
+    "pyramid_factors",
+    "recall",
+    "voc_ap",
+    "write_predictions",
+]
