@@ -24,7 +24,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad pickles / zip archives
-        raise ValueError(f"cannot read model file {path} as a weights-only PyTorch checkpoint: {error}") from error
+        raise ValueError(
+            f"cannot read model file {path} as a weights-only PyTorch checkpoint: {error}"
+        ) from error
     for key in _WRAPPER_KEYS:
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
             loaded = loaded[key]

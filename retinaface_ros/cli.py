@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from retinaface_ros.commands import UsageError
+
 # (sub-command module, function that adds its parser). Each module owns its arguments and handler:
 # ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
 _COMMAND_MODULES = (
@@ -15,10 +17,6 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
 )
-
-
-class UsageError(Exception):
-    """Bad input on the command line: printed as ``retinaface: error: ...`` with exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as error:
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as error:  # UsageError is a ValueError
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 2
 

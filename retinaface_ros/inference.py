@@ -40,7 +40,10 @@ class Detections:
     @classmethod
     def empty(cls) -> Detections:
         return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32), np.zeros(0, np.int64)
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros((0, 5, 2), np.float32),
+            np.zeros(0, np.int64),
         )
 
     def select(self, index: np.ndarray) -> Detections:
@@ -77,7 +80,9 @@ class InferenceParams:
 def validate_scales(scales: Sequence[int]) -> tuple[int, int]:
     """``[target_short_side, max_long_side]`` as two positive ints."""
     if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or len(scales) != 2:
-        raise ValueError(f"scales must be [target_short_side, max_long_side] (two positive ints), got {scales!r}")
+        raise ValueError(
+            f"scales must be [target_short_side, max_long_side] (two positive ints), got {scales!r}"
+        )
     out = []
     for value in scales:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -172,7 +177,12 @@ class Detector:
             outputs = self.forward(batch)
             for row, index in enumerate(indices):
                 results[index] = self.postprocess(
-                    [out[row] for out in outputs], batch.shape[-2:], images[index].shape[:2], factor, params, apply_nms
+                    [out[row] for out in outputs],
+                    batch.shape[-2:],
+                    images[index].shape[:2],
+                    factor,
+                    params,
+                    apply_nms,
                 )
         return results  # type: ignore[return-value]
 
@@ -208,7 +218,9 @@ class Detector:
         if self.has_mask_head and len(outputs) > 3:
             classes = (outputs[3][candidates, 1].float() > params.mask_thresh).long()
         if apply_nms:
-            keep = torch.as_tensor(nms(boxes, scores, params.nms_threshold), device=scores.device)[:POST_NMS_TOP_K]
+            keep = torch.as_tensor(nms(boxes, scores, params.nms_threshold), device=scores.device)[
+                :POST_NMS_TOP_K
+            ]
             boxes, scores, points, classes = boxes[keep], scores[keep], points[keep], classes[keep]
         image_height, image_width = image_hw
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, image_width)
@@ -216,5 +228,8 @@ class Detector:
         points[..., 0] = points[..., 0].clamp(0, image_width)
         points[..., 1] = points[..., 1].clamp(0, image_height)
         return Detections(
-            boxes.cpu().numpy(), scores.cpu().numpy(), points.cpu().numpy(), classes.cpu().numpy().astype(np.int64)
+            boxes.cpu().numpy(),
+            scores.cpu().numpy(),
+            points.cpu().numpy(),
+            classes.cpu().numpy().astype(np.int64),
         )

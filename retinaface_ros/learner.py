@@ -29,10 +29,14 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but PyTorch sees no CUDA GPU; pass device='cpu' (or install a CUDA build)")
+            raise ValueError(
+                f"device={device!r} but PyTorch sees no CUDA GPU; pass device='cpu' (or install a CUDA build)"
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are visible")
+            raise ValueError(
+                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
     return torch.device(device)
 
 
@@ -48,15 +52,25 @@ def parse_lr_steps(lr_steps: str) -> list[int]:
     return sorted(step for step in steps if step > 0)
 
 
-def _check_number(name: str, value: Any, low: float, high: float = math.inf, integer: bool = False,
-                  low_inclusive: bool = True) -> None:
+def _check_number(
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    integer: bool = False,
+    low_inclusive: bool = True,
+) -> None:
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
     too_low = value < low if low_inclusive else value <= low
     if not math.isfinite(value) or too_low or value > high:
         bound = "≥" if low_inclusive else ">"
-        raise ValueError(f"{name} must be {bound} {low}" + (f" and ≤ {high}" if high != math.inf else "") + f", got {value}")
+        raise ValueError(
+            f"{name} must be {bound} {low}"
+            + (f" and ≤ {high}" if high != math.inf else "")
+            + f", got {value}"
+        )
 
 
 class RetinaFaceLearner:
@@ -139,7 +153,9 @@ class RetinaFaceLearner:
     def set_model(self, model: RetinaFace) -> None:
         """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX session."""
         if model.backbone_name != self.backbone:
-            raise ValueError(f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}")
+            raise ValueError(
+                f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}"
+            )
         self.model = model.to(self.device).eval()
         self.ort_session = None
         self._refresh_detector()
@@ -176,11 +192,11 @@ class RetinaFaceLearner:
             print(f"Loaded {self.backbone} RetinaFace from {path}")
 
     def load_state_dict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
-        """Build the network for the state dict (backbone checked, mask head detected) and load it strictly."""
+        """Build the network for the state dict (backbone checked, mask head found) and load it strictly."""
         found = backbone_of(state)
         if found != self.backbone:
             raise ValueError(
-                f"{source} holds a {found!r} model but the learner was created with backbone={self.backbone!r}"
+                f"{source} holds a {found!r} model but the learner has backbone={self.backbone!r}"
             )
         model = RetinaFace(self.backbone, with_mask_head=has_mask_head(state))
         try:
@@ -204,8 +220,9 @@ class RetinaFaceLearner:
         mask_thresh: float = 0.8,
     ) -> BoundingBoxList:
         """Detect faces; boxes and landmarks in the original image's pixels, clipped to the image."""
-        params = InferenceParams(threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales,
-                                 mask_thresh)
+        params = InferenceParams(
+            threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales, mask_thresh
+        )
         image = as_bgr_image(img)
         return self._require_detector().detect(image, params).to_bounding_boxes()
 
@@ -220,8 +237,9 @@ class RetinaFaceLearner:
         """``infer`` on several images (mixed sizes allowed); equal-size images share a forward pass."""
         if isinstance(images, (np.ndarray, Image)) or not isinstance(images, Sequence):
             raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
-        params = InferenceParams(threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales,
-                                 mask_thresh)
+        params = InferenceParams(
+            threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales, mask_thresh
+        )
         arrays = [as_bgr_image(img) for img in images]
         if not arrays:
             return []
@@ -235,28 +253,54 @@ class RetinaFaceLearner:
         scales: Sequence[int] = (1024, 1980),
         mask_thresh: float = 0.8,
     ) -> Detections:
-        """Like ``infer`` but returns numpy arrays; ``nms_threshold=None`` skips NMS (for test-time merging)."""
-        params = InferenceParams(threshold, 0.4 if nms_threshold is None else nms_threshold,
-                                 tuple(scales) if isinstance(scales, list) else scales, mask_thresh)
+        """Like ``infer`` but returns numpy arrays; ``nms_threshold=None`` skips NMS (for TTA merging)."""
+        params = InferenceParams(
+            threshold,
+            0.4 if nms_threshold is None else nms_threshold,
+            tuple(scales) if isinstance(scales, list) else scales,
+            mask_thresh,
+        )
         image = as_bgr_image(img)
         detector = self._require_detector()
         return detector.detect_batch([image], params, apply_nms=nms_threshold is not None)[0]
 
     # ----------------------------------------------------------------------------------------- other jobs
-    def fit(self, dataset, val_dataset=None, from_scratch: bool = False, silent: bool = False,
-            verbose: bool = True) -> dict:
+    def fit(
+        self,
+        dataset,
+        val_dataset=None,
+        from_scratch: bool = False,
+        silent: bool = False,
+        verbose: bool = True,
+    ) -> dict:
         """Train on a DetectionDataset; see :func:`retinaface_ros.training.loop.fit`."""
         from retinaface_ros.training.loop import fit
 
-        return fit(self, dataset, val_dataset=val_dataset, from_scratch=from_scratch, silent=silent, verbose=verbose)
+        return fit(
+            self, dataset, val_dataset=val_dataset, from_scratch=from_scratch, silent=silent, verbose=verbose
+        )
 
-    def eval(self, dataset, verbose: bool = True, use_subset: bool = False, subset_size: int = 250,
-             pyramid: bool = True, flip: bool = True) -> dict:
+    def eval(
+        self,
+        dataset,
+        verbose: bool = True,
+        use_subset: bool = False,
+        subset_size: int = 250,
+        pyramid: bool = True,
+        flip: bool = True,
+    ) -> dict:
         """Recall and AP on a dataset; see :func:`retinaface_ros.evaluation.evaluate.evaluate_learner`."""
         from retinaface_ros.evaluation.evaluate import evaluate_learner
 
-        return evaluate_learner(self, dataset, verbose=verbose, use_subset=use_subset, subset_size=subset_size,
-                                pyramid=pyramid, flip=flip)
+        return evaluate_learner(
+            self,
+            dataset,
+            verbose=verbose,
+            use_subset=use_subset,
+            subset_size=subset_size,
+            pyramid=pyramid,
+            flip=flip,
+        )
 
     def save(self, path: str | Path, verbose: bool = True) -> Path:
         """Write the model as an OpenDR folder; see :func:`retinaface_ros.model_io.save_folder`."""
@@ -264,9 +308,14 @@ class RetinaFaceLearner:
 
         return save_folder(self, path, verbose=verbose)
 
-    def download(self, path: str | Path | None = None, mode: str = "pretrained", verbose: bool = True,
-                 url: str | None = None):
-        """Fetch pretrained weights, backbones, sample images or test data; see :mod:`retinaface_ros.download`."""
+    def download(
+        self,
+        path: str | Path | None = None,
+        mode: str = "pretrained",
+        verbose: bool = True,
+        url: str | None = None,
+    ):
+        """Fetch weights, backbones, sample images or test data; see :mod:`retinaface_ros.download`."""
         from retinaface_ros.download import download
 
         return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)

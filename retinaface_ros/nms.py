@@ -11,7 +11,9 @@ import numpy as np
 import torch
 
 
-def nms(boxes: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor, iou_threshold: float) -> np.ndarray:
+def nms(
+    boxes: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor, iou_threshold: float
+) -> np.ndarray:
     """Indices of the boxes (x1, y1, x2, y2) kept by greedy NMS, highest score first."""
     if isinstance(boxes, torch.Tensor) and boxes.is_cuda:
         return nms_torch(boxes, scores, iou_threshold).cpu().numpy()

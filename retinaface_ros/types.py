@@ -87,10 +87,16 @@ class BoundingBox:
 
     def xyxy(self) -> np.ndarray:
         """The box as (x1, y1, x2, y2)."""
-        return np.array([self.left, self.top, self.left + self.width, self.top + self.height], dtype=np.float32)
+        return np.array(
+            [self.left, self.top, self.left + self.width, self.top + self.height], dtype=np.float32
+        )
 
     def coco(self) -> dict:
-        return {"bbox": [self.left, self.top, self.width, self.height], "category_id": self.name, "score": self.confidence}
+        return {
+            "bbox": [self.left, self.top, self.width, self.height],
+            "category_id": self.name,
+            "score": self.confidence,
+        }
 
     def to_dict(self) -> dict:
         """JSON-friendly description (box, score, class, landmarks)."""
@@ -103,7 +109,8 @@ class BoundingBox:
 
     def __repr__(self) -> str:
         return (
-            f"BoundingBox(name={self.name}, left={self.left:.1f}, top={self.top:.1f}, width={self.width:.1f}, "
+            f"BoundingBox(name={self.name}, left={self.left:.1f}, top={self.top:.1f}, "
+            f"width={self.width:.1f}, "
             f"height={self.height:.1f}, confidence={self.confidence:.3f})"
         )
 

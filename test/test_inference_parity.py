@@ -1,4 +1,4 @@
-"""Parity with the reference PyTorch RetinaFace on the public mobilenet0.25 weights (golden data in shared/)."""
+"""Parity with the reference PyTorch RetinaFace on the public mobilenet0.25 weights (shared/golden)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_path
+
 from retinaface_ros import Image, RetinaFaceLearner
 from retinaface_ros.inference import InferenceParams
 

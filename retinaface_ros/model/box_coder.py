@@ -25,12 +25,17 @@ def encode_boxes(matched: torch.Tensor, priors: torch.Tensor, variances: tuple[f
     centers = (matched[..., :2] + matched[..., 2:]) / 2
     sizes = (matched[..., 2:] - matched[..., :2]).clamp(min=1e-8)
     return torch.cat(
-        ((centers - priors[..., :2]) / (variances[0] * priors[..., 2:]), torch.log(sizes / priors[..., 2:]) / variances[1]),
+        (
+            (centers - priors[..., :2]) / (variances[0] * priors[..., 2:]),
+            torch.log(sizes / priors[..., 2:]) / variances[1],
+        ),
         dim=-1,
     )
 
 
-def encode_landmarks(matched: torch.Tensor, priors: torch.Tensor, variances: tuple[float, float]) -> torch.Tensor:
+def encode_landmarks(
+    matched: torch.Tensor, priors: torch.Tensor, variances: tuple[float, float]
+) -> torch.Tensor:
     """Ground-truth landmarks (..., 10) matched to priors → regression targets."""
     points = matched.reshape(*matched.shape[:-1], 5, 2)
     encoded = (points - priors[..., None, :2]) / (variances[0] * priors[..., None, 2:])

@@ -1,4 +1,4 @@
-"""Conv + BatchNorm (+ LeakyReLU) building blocks, laid out so state-dict keys match the public checkpoints."""
+"""Conv + BN (+ LeakyReLU) building blocks, laid out so state-dict keys match the public checkpoints."""
 
 from __future__ import annotations
 

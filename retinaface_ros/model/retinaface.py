@@ -45,7 +45,9 @@ class RetinaFace(nn.Module):
         landmarks = torch.cat([head(f) for head, f in zip(self.LandmarkHead, features, strict=True)], dim=1)
         outputs = [loc, conf, landmarks]
         if self.MaskHead is not None:
-            outputs.append(torch.cat([head(f) for head, f in zip(self.MaskHead, features, strict=True)], dim=1))
+            outputs.append(
+                torch.cat([head(f) for head, f in zip(self.MaskHead, features, strict=True)], dim=1)
+            )
         if not self.training:
             outputs[1] = F.softmax(outputs[1], dim=-1)
             if self.MaskHead is not None:
