@@ -288,8 +288,15 @@ class RetinaFaceLearner:
         subset_size: int = 250,
         pyramid: bool = True,
         flip: bool = True,
+        predictions_dir: str | Path | None = None,
+        **kwargs: Any,
     ) -> dict:
-        """Recall and AP on a dataset; see :func:`retinaface_ros.evaluation.evaluate.evaluate_learner`."""
+        """Recall and AP (+ WIDER easy/medium/hard AP when the .mat ground truth is available).
+
+        ``predictions_dir`` also writes WIDER txt predictions; further keywords (``ground_truth_dir``,
+        ``threshold``, ``nms_threshold``, ``seed``) go to
+        :func:`retinaface_ros.evaluation.evaluate.evaluate_learner`.
+        """
         from retinaface_ros.evaluation.evaluate import evaluate_learner
 
         return evaluate_learner(
@@ -300,6 +307,8 @@ class RetinaFaceLearner:
             subset_size=subset_size,
             pyramid=pyramid,
             flip=flip,
+            predictions_dir=predictions_dir,
+            **kwargs,
         )
 
     def save(self, path: str | Path, verbose: bool = True) -> Path:
