@@ -36,3 +36,11 @@ def selfie_path() -> Path:
 @pytest.fixture(scope="session")
 def bald_guys_path() -> Path:
     return shared_path("images", "bald_guys.jpg")
+
+
+# --- ROS 2 isolation ---------------------------------------------------------------------------------------
+# Set before any test creates an rclpy context (rclpy reads these at init): this run's own ROS_DOMAIN_ID and
+# localhost-only discovery, so concurrent runs and a developer's live ROS graph do not see each other.
+from ros_helpers import configure_ros_env  # noqa: E402
+
+configure_ros_env()

@@ -1,0 +1,97 @@
+"""Helpers for tests that use real ROS 2 communication (rclpy, DDS)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Domain ids whose DDS ports stay below Linux's ephemeral port range (32768+): 0..101 and 215..232.
+_SAFE_DOMAIN_IDS = list(range(1, 102)) + list(range(215, 233))
+
+
+def test_domain_id() -> int:
+    """This test run's ROS_DOMAIN_ID: RETINAFACE_TEST_ROS_DOMAIN_ID if set, else derived from the pid.
+
+    Different pytest runs on one machine (e.g. CI jobs side by side) then rarely share a domain, and a
+    developer's live ROS graph (usually domain 0) never sees the test traffic.
+    """
+    pinned = os.environ.get("RETINAFACE_TEST_ROS_DOMAIN_ID")
+    if pinned:
+        return int(pinned)
+    return _SAFE_DOMAIN_IDS[os.getpid() % len(_SAFE_DOMAIN_IDS)]
+
+
+test_domain_id.__test__ = False  # not a test, despite its name
+
+
+def configure_ros_env(env: dict[str, str] | os._Environ = os.environ) -> dict[str, str] | os._Environ:
+    """Isolate ROS traffic: this run's domain id, discovery on localhost only."""
+    env["ROS_DOMAIN_ID"] = str(test_domain_id())
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated; conflicts with the variable above
+    return env
+
+
+def require_rclpy():
+    """Import rclpy or skip with the one-line fix."""
+    return pytest.importorskip("rclpy", reason="rclpy missing: run `make setup` and `source tools/env.sh`")
+
+
+def spin_until(executor, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Spin ``executor`` until ``predicate()`` is true or ``timeout`` seconds pass; return the predicate."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return predicate()
+        executor.spin_once(timeout_sec=min(0.05, remaining))
+    return True
+
+
+def python_subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a child ``sys.executable`` that sees the same ROS set-up and domain as the tests."""
+    env = configure_ros_env(dict(os.environ))
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
+
+
+def make_test_messages():
+    """A Detection2DArray with one face and the matching FaceArray (imported lazily: needs the built env)."""
+    from geometry_msgs.msg import Point
+
+    from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
+
+    vm = import_vision_msgs()
+    face_array, face_landmarks, _ = import_interfaces()
+    detections = vm.Detection2DArray()
+    detections.header.frame_id = "camera_optical"
+    detections.header.stamp.sec = 1234
+    detections.header.stamp.nanosec = 5678
+    det = vm.Detection2D()
+    det.header = detections.header
+    det.bbox.center.position.x = 120.5
+    det.bbox.center.position.y = 80.25
+    det.bbox.size_x = 40.0
+    det.bbox.size_y = 52.0
+    hyp = vm.ObjectHypothesisWithPose()
+    hyp.hypothesis.class_id = "face"
+    hyp.hypothesis.score = 0.875
+    det.results.append(hyp)
+    det.id = "0"
+    detections.detections.append(det)
+
+    faces = face_array(header=detections.header)
+    face = face_landmarks(score=0.875, masked=True, detection_index=0)
+    face.landmarks = [Point(x=100.0 + i, y=70.0 + 2 * i, z=0.0) for i in range(5)]
+    faces.faces.append(face)
+    return detections, faces

@@ -1,0 +1,94 @@
+"""`pip install .` works on a machine without ROS: fresh venv, no rclpy, no torch pulled in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from ros_helpers import REPO_ROOT
+
+
+def _base_python() -> str:
+    """A Python 3 outside this project's venv (the venv's base interpreter)."""
+    candidate = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return str(candidate) if candidate.is_file() else sys.executable
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment minus everything that would leak this workspace's ROS set-up into the child."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROS_", "AMENT_", "COLCON_", "CMAKE_"))}
+    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "PYTHONHOME"):
+        env.pop(key, None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """Copy the files git would ship (tracked + untracked, not ignored), so pip builds outside the repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        rel = raw.decode()
+        src = REPO_ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def test_pip_install_without_ros(tmp_path):
+    env = _clean_env()
+    src = _copy_checkout(tmp_path / "src")
+    venv = tmp_path / "venv"
+    subprocess.run([_base_python(), "-m", "venv", str(venv)], env=env, check=True, timeout=120)
+    py = venv / "bin" / "python"
+
+    install = subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "."],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, f"pip install . failed:\n{install.stdout}\n{install.stderr}"
+
+    probe = textwrap.dedent(
+        """
+        import importlib.util, json
+        import retinaface_ros
+        print(json.dumps({
+            "file": retinaface_ros.__file__,
+            "version": retinaface_ros.__version__,
+            "missing": [m for m in ("rclpy", "torch", "vision_msgs", "retinaface_interfaces")
+                        if importlib.util.find_spec(m) is None],
+            "present": [m for m in ("numpy", "cv2", "scipy", "tqdm") if importlib.util.find_spec(m)],
+        }))
+        """
+    )
+    # -I: ignore PYTHONPATH and the current folder, so only the venv's installed copy can be imported.
+    out = subprocess.run(
+        [str(py), "-I", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["file"].startswith(str(venv)), info
+    assert info["version"] == "0.1.0"
+    assert info["missing"] == ["rclpy", "torch", "vision_msgs", "retinaface_interfaces"]
+    assert info["present"] == ["numpy", "cv2", "scipy", "tqdm"]
+
+    # Console scripts from the wheel land in the venv's bin/ (setup.cfg's lib/ paths are for colcon only),
+    # and the ROS data files under the prefix's share/.
+    for script in ("retinaface", "detector_node", "trainer_node", "image_publisher"):
+        assert (venv / "bin" / script).is_file(), script
+    assert (venv / "share" / "retinaface_ros" / "package.xml").is_file()
+    assert (venv / "share" / "ament_index" / "resource_index" / "packages" / "retinaface_ros").is_file()

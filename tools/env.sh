@@ -1,0 +1,37 @@
+# Source me (bash/zsh): `source tools/env.sh` puts the project's environment in the current shell:
+# .venv first on PATH, the venv's ROS 2 prefix on AMENT_PREFIX_PATH / CMAKE_PREFIX_PATH, and the
+# colcon workspace install/ (vision_msgs, retinaface_interfaces, retinaface_ros) sourced on top.
+# Build that environment first with `make setup`.
+if [ -n "${BASH_SOURCE[0]:-}" ]; then
+  _rf_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+else  # zsh
+  _rf_root="$(cd "$(dirname "${(%):-%x}")/.." && pwd)"
+fi
+_rf_venv="$_rf_root/.venv"
+if [ ! -x "$_rf_venv/bin/python" ]; then
+  echo "tools/env.sh: $_rf_venv is missing: run \`make setup\` first" >&2
+  return 1 2>/dev/null || exit 1
+fi
+case ":$PATH:" in *":$_rf_venv/bin:"*) ;; *) export PATH="$_rf_venv/bin:$PATH" ;; esac
+export VIRTUAL_ENV="$_rf_venv"
+case ":${AMENT_PREFIX_PATH:-}:" in
+  *":$_rf_venv:"*) ;;
+  *) export AMENT_PREFIX_PATH="$_rf_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;;
+esac
+case ":${CMAKE_PREFIX_PATH:-}:" in
+  *":$_rf_venv:"*) ;;
+  *) export CMAKE_PREFIX_PATH="$_rf_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}" ;;
+esac
+export RETINAFACE_SHARED="${RETINAFACE_SHARED:-$(cd "$_rf_root/.." && pwd)/shared}"
+# colcon's setup scripts read unset variables: lift `set -u` while sourcing them.
+case "$-" in *u*) _rf_nounset=1; set +u ;; *) _rf_nounset=0 ;; esac
+if [ -f "$_rf_root/install/setup.bash" ] && [ -n "${BASH_VERSION:-}" ]; then
+  # shellcheck disable=SC1091
+  source "$_rf_root/install/setup.bash"
+elif [ -f "$_rf_root/install/setup.zsh" ] && [ -n "${ZSH_VERSION:-}" ]; then
+  source "$_rf_root/install/setup.zsh"
+else
+  echo "tools/env.sh: $_rf_root/install is not built: run \`make setup\`" >&2
+fi
+[ "$_rf_nounset" = 1 ] && set -u
+unset _rf_root _rf_venv _rf_nounset
