@@ -1,0 +1,460 @@
+"""``detector_node``: the RetinaFace lifecycle node. sensor_msgs/Image in; Detection2DArray, FaceArray, an
+annotated image, LabelInfo and /diagnostics out.
+
+Lifecycle: configure reads and validates the parameters (one :class:`DetectorParams`), loads the model and
+makes the (lifecycle) publishers; activate subscribes and starts the inference worker; deactivate stops both
+and drops the model (emptying the CUDA cache); activate loads it again. With ``autostart`` (default)
+``main()`` configures and activates the node itself, so a plain ``ros2 run`` / launch works without a
+lifecycle manager.
+
+The subscription callback only checks the message metadata (O(1)) and drops it into a one-frame slot; a
+worker thread converts and runs inference on the newest frame, so the executor never blocks and frames never
+queue up behind a slow model: a frame replaced in the slot is counted as dropped.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
+
+from retinaface_ros.ros import messages
+from retinaface_ros.ros.frame_slot import FrameSlot, Worker
+from retinaface_ros.ros.image_conversion import (
+    ImageConversionError,
+    bgr8_to_imgmsg,
+    check_image,
+    compressed_to_bgr8,
+    imgmsg_to_bgr8,
+)
+from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
+from retinaface_ros.ros.params import (
+    PARAMETER_NAMES,
+    PARAMETERS,
+    DetectorParams,
+    ParameterError,
+    parameter_descriptors,
+)
+from retinaface_ros.ros.stats import Stats
+
+NODE_NAME = "retinaface_detector"
+WARN_THROTTLE_S = 2.0
+OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    history=HistoryPolicy.KEEP_LAST,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+@dataclass
+class Frame:
+    """A message waiting for the worker, with when it arrived."""
+
+    msg: Any
+    received: float  # time.monotonic()
+    compressed: bool
+
+
+@dataclass
+class LoadedModel:
+    """A ready learner and how it was made."""
+
+    learner: Any
+    device: str
+    fp16: bool
+    source: str
+
+
+def _ros_value(value: Any) -> Any:
+    return list(value) if isinstance(value, array.array) else value
+
+
+def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
+    """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise)."""
+    import torch
+
+    from retinaface_ros.learner import RetinaFaceLearner
+
+    device = params.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu" and log is not None:
+            log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU")
+    fp16 = params.fp16 == "true" or (params.fp16 == "auto" and device.startswith("cuda"))
+    if fp16 and not device.startswith("cuda"):
+        raise ParameterError("fp16=true needs a CUDA device; use fp16 'auto' or 'false' on the CPU")
+    if params.model_path:
+        source = Path(params.model_path).expanduser()
+        if not source.exists():
+            raise FileNotFoundError(f"model_path {str(source)!r} does not exist")
+    elif params.model_url:
+        from retinaface_ros.download import default_dir, download
+
+        cache = Path(params.model_cache_dir).expanduser() if params.model_cache_dir else default_dir()
+        base = None if params.model_url in ("default", "public") else params.model_url
+        source = download(params.backbone, path=cache, mode="pretrained", verbose=False, url=base)
+    else:
+        raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
+    learner = RetinaFaceLearner(backbone=params.backbone, device=device, fp16=fp16)
+    learner.load(source, verbose=False)
+    learner.detect_arrays(np.zeros((240, 320, 3), np.uint8), 0.99, 0.4, params.scales)  # warm-up
+    return LoadedModel(learner, device, fp16, str(source))
+
+
+def release_model(model: LoadedModel | None) -> None:
+    """Drop a learner and give its GPU memory back."""
+    if model is None:
+        return
+    on_cuda = model.device.startswith("cuda")
+    model.learner.reset()
+    if on_cuda:
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+class DetectorNode(LifecycleNode):
+    """RetinaFace face detector as a managed node; see the module docstring."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        descriptors = parameter_descriptors()
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, descriptors[spec.name])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._vision_msgs = import_vision_msgs()
+        self._face_array_type, self._face_landmarks_type, _ = import_interfaces()
+        self.params: DetectorParams | None = None
+        self.model: LoadedModel | None = None
+        self.stats = Stats()
+        self._slot: FrameSlot[Frame] = FrameSlot()
+        self._worker: Worker | None = None
+        self._model_lock = threading.Lock()
+        self._last_start = 0.0
+        self._active = False
+        self._subscription = None
+        self._pubs: dict[str, Any] = {}
+        self._diagnostics_pub = None
+        self._diagnostics_timer = None
+
+    # ------------------------------------------------------------------------------------------ parameters
+    def read_parameters(self) -> DetectorParams:
+        """All declared parameters, validated into one object (raises ParameterError)."""
+        return DetectorParams.from_values(
+            {n: _ros_value(self.get_parameter(n).value) for n in PARAMETER_NAMES}
+        )
+
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        changes = {p.name: _ros_value(p.value) for p in parameters}
+        try:
+            if self.params is None:  # unconfigured: anything valid goes, applied at configure
+                current = {n: _ros_value(self.get_parameter(n).value) for n in PARAMETER_NAMES}
+                DetectorParams.from_values({**current, **changes})
+                return SetParametersResult(successful=True)
+            new = self.params.updated(changes, configured=True)
+            if new.model_path != self.params.model_path:
+                self._swap_model(new)
+        except (ParameterError, FileNotFoundError, ValueError, TypeError, RuntimeError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        old, self.params = self.params, new
+        if new.threshold != old.threshold and self._active:
+            self._publish_label_info()
+        return SetParametersResult(successful=True)
+
+    def _swap_model(self, params: DetectorParams) -> None:
+        """Load the model ``params`` names; swap it in only when that worked (else raise, keep the old)."""
+        if not params.model_path:
+            raise ParameterError("model_path cannot be emptied while the node is configured")
+        if self.model is None:  # inactive: the model is loaded at activate
+            return
+        loaded = load_model(params, self.get_logger())
+        with self._model_lock:
+            old, self.model = self.model, loaded
+        self.get_logger().info(f"model reloaded from {loaded.source}")
+        if old is not None and old.learner is not loaded.learner:
+            release_model(old)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self.params = self.read_parameters()
+            self.model = load_model(self.params, self.get_logger())
+        except Exception as error:
+            self.get_logger().error(f"configure failed: {error}")
+            self.params = None
+            self.model = None
+            return TransitionCallbackReturn.FAILURE
+        vm = self._vision_msgs
+        self._pubs = {
+            "detections": self.create_lifecycle_publisher(vm.Detection2DArray, "detections", OUTPUT_QOS),
+            "faces": self.create_lifecycle_publisher(self._face_array_type, "faces", OUTPUT_QOS),
+            "image_annotated": self.create_lifecycle_publisher(Image, "image_annotated", OUTPUT_QOS),
+            "label_info": self.create_lifecycle_publisher(vm.LabelInfo, "label_info", LATCHED_QOS),
+        }
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
+        self.get_logger().info(
+            f"configured: {self.params.backbone} on {self.model.device}{' fp16' if self.model.fp16 else ''} "
+            f"from {self.model.source}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        assert self.params is not None
+        if self.model is None:
+            try:
+                self.model = load_model(self.params, self.get_logger())
+            except Exception as error:
+                self.get_logger().error(f"activate failed: model did not load: {error}")
+                return TransitionCallbackReturn.FAILURE
+        result = super().on_activate(state)
+        self.stats.reset()
+        self._slot = FrameSlot()
+        self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
+        self._worker.start()
+        qos = QoSProfile(
+            depth=self.params.qos_depth,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE
+            if self.params.qos_reliability == "reliable"
+            else ReliabilityPolicy.BEST_EFFORT,
+        )
+        if self.params.use_compressed:
+            self._subscription = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_compressed, qos
+            )
+        else:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+        self._active = True
+        self._publish_label_info()
+        self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
+        return result
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_processing()
+        result = super().on_deactivate(state)
+        self._drop_model()
+        return result
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self._destroy_outputs()
+        self._drop_model()
+        self.params = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        return self.on_cleanup(state)
+
+    def on_error(self, state: State) -> TransitionCallbackReturn:
+        self.get_logger().error("error processing: cleaning up")
+        return self.on_cleanup(state)
+
+    def _stop_processing(self) -> None:
+        self._active = False
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        if self._worker is not None:
+            if not self._worker.stop():
+                self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
+            self._worker = None
+
+    def _destroy_outputs(self) -> None:
+        for publisher in self._pubs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._pubs = {}
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._diagnostics_pub is not None:
+            self.destroy_publisher(self._diagnostics_pub)
+            self._diagnostics_pub = None
+
+    def _drop_model(self) -> None:
+        with self._model_lock:
+            model, self.model = self.model, None
+        release_model(model)
+
+    def destroy_node(self) -> None:
+        self._stop_processing()
+        self._drop_model()
+        super().destroy_node()
+
+    # ------------------------------------------------------------------------------------------ input
+    def _reject(self, reason: str) -> None:
+        self.stats.on_reject(reason)
+        self.get_logger().warning(f"frame rejected: {reason}", throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_image(self, msg: Image) -> None:
+        self.stats.on_input()
+        try:
+            check_image(msg)
+        except ImageConversionError as error:
+            self._reject(str(error))
+            return
+        except Exception as error:  # anything else odd about the message
+            self._reject(f"malformed Image: {error!r}")
+            return
+        self._enqueue(Frame(msg, time.monotonic(), compressed=False))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self.stats.on_input()
+        self._enqueue(Frame(msg, time.monotonic(), compressed=True))
+
+    def _enqueue(self, frame: Frame) -> None:
+        if self._slot.put(frame):
+            self.stats.on_drop()
+
+    # ------------------------------------------------------------------------------------------ worker
+    def _rate_wait(self, stop: threading.Event) -> None:
+        params = self.params
+        if params is not None and params.max_rate_hz > 0:
+            remaining = self._last_start + 1.0 / params.max_rate_hz - time.monotonic()
+            if remaining > 0:
+                stop.wait(remaining)
+
+    def _process(self, frame: Frame) -> None:
+        """Worker thread: convert, detect, publish. Never raises."""
+        self._last_start = time.monotonic()
+        try:
+            image = compressed_to_bgr8(frame.msg) if frame.compressed else imgmsg_to_bgr8(frame.msg)
+        except ImageConversionError as error:
+            self._reject(str(error))
+            return
+        except Exception as error:
+            self._reject(f"could not convert the image: {error!r}")
+            return
+        params, model = self.params, self.model
+        if params is None or model is None:
+            return
+        start = time.perf_counter()
+        try:
+            detections = model.learner.detect_arrays(
+                image, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+            )
+        except Exception as error:
+            self._reject(f"inference failed on a {image.shape} image: {error!r}")
+            return
+        inference_s = time.perf_counter() - start
+        if params.debug_delay_ms > 0:
+            time.sleep(params.debug_delay_ms / 1000.0)
+        try:
+            self._publish(frame, image, detections, params)
+        except Exception as error:  # e.g. the context shut down under us
+            self.get_logger().error(f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self.stats.on_processed(self._latency(frame), inference_s)
+
+    def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
+        header = frame.msg.header
+        pubs = self._pubs
+        if not pubs or not self._active:
+            return
+        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs))
+        pubs["faces"].publish(
+            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type)
+        )
+        annotated = pubs["image_annotated"]
+        if params.publish_annotated and annotated.get_subscription_count() > 0:
+            from retinaface_ros.drawing import draw_bounding_boxes
+
+            canvas = draw_bounding_boxes(image, detections.to_bounding_boxes())
+            annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
+
+    def _latency(self, frame: Frame) -> float:
+        """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
+        stamp = frame.msg.header.stamp
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        if stamp_ns > 0:
+            latency = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9
+            if 0.0 <= latency < 3600.0:
+                return latency
+        return time.monotonic() - frame.received
+
+    # ------------------------------------------------------------------------------------------ outputs
+    def _publish_label_info(self) -> None:
+        publisher = self._pubs.get("label_info")
+        if publisher is None or self.params is None:
+            return
+        header = self._vision_msgs.Detection2DArray().header
+        header.stamp = self.get_clock().now().to_msg()
+        publisher.publish(messages.label_info(header, self.params.threshold, self._vision_msgs))
+
+    def _publish_diagnostics(self) -> None:
+        if self._diagnostics_pub is None:
+            return
+        model = self.model
+        extra = {
+            "state": "active" if self._active else "inactive",
+            "device": model.device if model else "",
+            "fp16": str(model.fp16) if model else "",
+            "model": model.source if model else "",
+            "backbone": self.params.backbone if self.params else "",
+            "worker_alive": str(bool(self._worker and self._worker.is_alive())),
+        }
+        self._diagnostics_pub.publish(
+            messages.diagnostics(
+                self.stats.snapshot(),
+                self.get_fully_qualified_name(),
+                extra["device"],
+                self.get_clock().now().to_msg(),
+                self._active,
+                extra,
+            )
+        )
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C / shutdown, 1 on failure."""
+    rclpy.init(args=args)
+    node: DetectorNode | None = None
+    code = 0
+    try:
+        node = DetectorNode()
+        if node.get_parameter("autostart").value:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                print(f"{NODE_NAME}: configure failed (see the error above); exiting", file=sys.stderr)
+                return 1
+            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                print(f"{NODE_NAME}: activate failed (see the error above); exiting", file=sys.stderr)
+                return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RuntimeError as error:  # e.g. message packages not built
+        print(f"{NODE_NAME}: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

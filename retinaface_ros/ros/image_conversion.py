@@ -1,0 +1,241 @@
+"""sensor_msgs/Image and CompressedImage ↔ numpy, table-driven (after vision_opencv's cv_bridge/core.py).
+
+``numpy.frombuffer`` on ``msg.data`` and a reshape that honours ``step`` give a view of the message: nothing
+is copied unless the layout forces it (a colour conversion, a byte swap). Every malformed message raises
+:class:`ImageConversionError` naming the problem, before any pixel is touched. When a ROS 2 ``cv_bridge`` is
+importable it does the conversion to BGR (after our checks); otherwise our own converter does.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+MAX_SIDE = 8192
+
+
+class ImageConversionError(ValueError):
+    """A message that cannot be turned into an image; the text names the problem."""
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How one sensor_msgs encoding lays out a pixel, and the OpenCV code that turns it into BGR."""
+
+    dtype: type
+    channels: int
+    to_bgr: int | None  # cv2.COLOR_* code; None: already BGR (or handled specially: mono16)
+
+
+_U8, _U16 = np.uint8, np.uint16
+# ROS bayer names give the pattern of the top-left 2×2 block; OpenCV names the block one pixel in, hence the
+# apparent swap (same table as cv_bridge's getConversionCode).
+ENCODINGS: dict[str, Encoding] = {
+    "bgr8": Encoding(_U8, 3, None),
+    "8UC3": Encoding(_U8, 3, None),
+    "rgb8": Encoding(_U8, 3, cv2.COLOR_RGB2BGR),
+    "bgra8": Encoding(_U8, 4, cv2.COLOR_BGRA2BGR),
+    "8UC4": Encoding(_U8, 4, cv2.COLOR_BGRA2BGR),
+    "rgba8": Encoding(_U8, 4, cv2.COLOR_RGBA2BGR),
+    "mono8": Encoding(_U8, 1, cv2.COLOR_GRAY2BGR),
+    "8UC1": Encoding(_U8, 1, cv2.COLOR_GRAY2BGR),
+    "mono16": Encoding(_U16, 1, cv2.COLOR_GRAY2BGR),
+    "16UC1": Encoding(_U16, 1, cv2.COLOR_GRAY2BGR),
+    "bayer_rggb8": Encoding(_U8, 1, cv2.COLOR_BayerBG2BGR),
+    "bayer_bggr8": Encoding(_U8, 1, cv2.COLOR_BayerRG2BGR),
+    "bayer_gbrg8": Encoding(_U8, 1, cv2.COLOR_BayerGR2BGR),
+    "bayer_grbg8": Encoding(_U8, 1, cv2.COLOR_BayerGB2BGR),
+    "bayer_rggb16": Encoding(_U16, 1, cv2.COLOR_BayerBG2BGR),
+    "bayer_bggr16": Encoding(_U16, 1, cv2.COLOR_BayerRG2BGR),
+    "bayer_gbrg16": Encoding(_U16, 1, cv2.COLOR_BayerGR2BGR),
+    "bayer_grbg16": Encoding(_U16, 1, cv2.COLOR_BayerGB2BGR),
+    # sensor_msgs/image_encodings.hpp: YUV422 is UYVY; YUV422_YUY2 (and the common alias yuyv) is YUYV.
+    "yuv422": Encoding(_U8, 2, cv2.COLOR_YUV2BGR_UYVY),
+    "uyvy": Encoding(_U8, 2, cv2.COLOR_YUV2BGR_UYVY),
+    "yuv422_yuy2": Encoding(_U8, 2, cv2.COLOR_YUV2BGR_YUYV),
+    "yuyv": Encoding(_U8, 2, cv2.COLOR_YUV2BGR_YUYV),
+}
+
+try:  # a ROS 2 cv_bridge (ros-$ROS_DISTRO-cv-bridge); the PyPI "cv-bridge" is ROS 1 and is not supported
+    from cv_bridge import CvBridge as _CvBridge
+
+    _BRIDGE: Any = _CvBridge()
+except Exception:  # ImportError, or a broken/ROS 1 install
+    _BRIDGE = None
+
+
+def have_cv_bridge() -> bool:
+    return _BRIDGE is not None
+
+
+def _int_field(msg: Any, name: str) -> int:
+    value = getattr(msg, name, None)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ImageConversionError(f"Image.{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def check_image(msg: Any) -> Encoding:
+    """Validate an Image's metadata (encoding, size, step, data length) in O(1); return its encoding."""
+    encoding = getattr(msg, "encoding", None)
+    if not isinstance(encoding, str):
+        raise ImageConversionError(f"Image.encoding must be a string, got {encoding!r}")
+    spec = ENCODINGS.get(encoding)
+    if spec is None:
+        raise ImageConversionError(f"unsupported encoding {encoding!r} (supported: {', '.join(ENCODINGS)})")
+    height, width, step = _int_field(msg, "height"), _int_field(msg, "width"), _int_field(msg, "step")
+    if height <= 0 or width <= 0:
+        raise ImageConversionError(f"empty image: {width}x{height}")
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise ImageConversionError(f"image {width}x{height} exceeds the {MAX_SIDE} px side limit")
+    row = width * spec.channels * np.dtype(spec.dtype).itemsize
+    if step < row:
+        raise ImageConversionError(
+            f"step {step} < width*channels*bytes = {row} for {encoding} {width}x{height}"
+        )
+    data = getattr(msg, "data", None)
+    try:
+        size = memoryview(data).nbytes
+    except TypeError:
+        raise ImageConversionError(f"Image.data is not a byte buffer ({type(data).__name__})") from None
+    if size < step * height:
+        raise ImageConversionError(f"data has {size} bytes, fewer than step*height = {step * height}")
+    if spec.channels == 2 and width % 2:
+        raise ImageConversionError(f"{encoding} needs an even width, got {width}")
+    return spec
+
+
+def imgmsg_to_array(msg: Any) -> np.ndarray:
+    """The pixels in the message's own encoding as an H×W(×C) view of ``msg.data`` (native byte order).
+
+    A view whenever possible (read-only, sharing the message buffer); copied only to swap bytes.
+    """
+    spec = check_image(msg)
+    height, width, step = msg.height, msg.width, msg.step
+    dtype = np.dtype(spec.dtype)
+    if dtype.itemsize > 1:
+        dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    rows = np.frombuffer(msg.data, dtype=np.uint8, count=step * height).reshape(height, step)
+    pixels = rows[:, : width * spec.channels * dtype.itemsize].view(dtype)
+    shape = (height, width) if spec.channels == 1 else (height, width, spec.channels)
+    pixels = pixels.reshape(shape)
+    if not pixels.dtype.isnative:
+        pixels = pixels.astype(pixels.dtype.newbyteorder("="))
+    return pixels
+
+
+def imgmsg_to_bgr8(msg: Any) -> np.ndarray:
+    """An H×W×3 BGR uint8 image from any supported encoding (a read-only view for bgr8/8UC3)."""
+    spec = check_image(msg)
+    if _BRIDGE is not None:
+        try:
+            return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="bgr8")
+        except Exception as error:  # cv_bridge's own refusal: report it the same way
+            raise ImageConversionError(f"cv_bridge: {error}") from error
+    pixels = imgmsg_to_array(msg)
+    if spec.dtype is _U16:
+        if spec.to_bgr in (cv2.COLOR_GRAY2BGR,):
+            pixels = (pixels >> 8).astype(np.uint8)
+        else:  # 16-bit bayer: demosaic at 16 bit, then scale
+            return (cv2.cvtColor(np.ascontiguousarray(pixels), spec.to_bgr) >> 8).astype(np.uint8)
+    if spec.to_bgr is None:
+        return pixels
+    return cv2.cvtColor(pixels, spec.to_bgr)
+
+
+def array_to_imgmsg(image: np.ndarray, encoding: str = "bgr8", header: Any = None) -> Any:
+    """A sensor_msgs/Image holding ``image`` (already in ``encoding``'s layout); one copy of the pixels."""
+    from sensor_msgs.msg import Image
+
+    spec = ENCODINGS.get(encoding)
+    if spec is None:
+        raise ImageConversionError(f"unsupported encoding {encoding!r}")
+    image = np.asarray(image)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if image.dtype != spec.dtype or channels != spec.channels:
+        raise ImageConversionError(
+            f"{encoding} needs {np.dtype(spec.dtype).name} with {spec.channels} channel(s), "
+            f"got {image.dtype} with shape {image.shape}"
+        )
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = sys.byteorder == "big"
+    msg.step = msg.width * spec.channels * image.dtype.itemsize
+    msg.data = array.array("B", np.ascontiguousarray(image).tobytes())
+    return msg
+
+
+def bgr8_to_imgmsg(image: np.ndarray, encoding: str = "bgr8", header: Any = None) -> Any:
+    """A BGR uint8 image converted to ``encoding`` (bgr8, rgb8, bgra8, rgba8, mono8, mono16) as an Image."""
+    conversions = {
+        "bgr8": None,
+        "8UC3": None,
+        "rgb8": cv2.COLOR_BGR2RGB,
+        "bgra8": cv2.COLOR_BGR2BGRA,
+        "rgba8": cv2.COLOR_BGR2RGBA,
+        "mono8": cv2.COLOR_BGR2GRAY,
+        "8UC1": cv2.COLOR_BGR2GRAY,
+        "mono16": cv2.COLOR_BGR2GRAY,
+    }
+    if encoding not in conversions:
+        raise ImageConversionError(
+            f"cannot publish BGR frames as {encoding!r}; use one of {list(conversions)}"
+        )
+    code = conversions[encoding]
+    out = image if code is None else cv2.cvtColor(image, code)
+    if encoding == "mono16":
+        out = out.astype(np.uint16) * 257
+    return array_to_imgmsg(out, encoding, header)
+
+
+def compressed_to_bgr8(msg: Any) -> np.ndarray:
+    """Decode a sensor_msgs/CompressedImage (jpeg, png, anything OpenCV reads) to BGR uint8."""
+    fmt = getattr(msg, "format", "")
+    if not isinstance(fmt, str):
+        raise ImageConversionError(f"CompressedImage.format must be a string, got {fmt!r}")
+    if "compressedDepth" in fmt:
+        raise ImageConversionError(f"depth images are not supported (format {fmt!r})")
+    try:
+        buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    except TypeError:
+        raise ImageConversionError(
+            f"CompressedImage.data is not a byte buffer ({type(msg.data).__name__})"
+        ) from None
+    if buffer.size == 0:
+        raise ImageConversionError("CompressedImage.data is empty")
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageConversionError(
+            f"could not decode {buffer.size} bytes of compressed data (format {fmt!r})"
+        )
+    height, width = image.shape[:2]
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise ImageConversionError(f"image {width}x{height} exceeds the {MAX_SIDE} px side limit")
+    return image
+
+
+def bgr8_to_compressed(image: np.ndarray, fmt: str = "jpeg", header: Any = None, quality: int = 90) -> Any:
+    """Encode a BGR uint8 image as a sensor_msgs/CompressedImage ('jpeg' or 'png')."""
+    from sensor_msgs.msg import CompressedImage
+
+    extension = {"jpeg": ".jpg", "jpg": ".jpg", "png": ".png"}.get(fmt)
+    if extension is None:
+        raise ImageConversionError(f"format must be 'jpeg' or 'png', got {fmt!r}")
+    flags = [cv2.IMWRITE_JPEG_QUALITY, quality] if extension == ".jpg" else []
+    ok, encoded = cv2.imencode(extension, image, flags)
+    if not ok:
+        raise ImageConversionError(f"OpenCV could not encode a {image.shape} image as {fmt}")
+    msg = CompressedImage()
+    if header is not None:
+        msg.header = header
+    msg.format = "jpeg" if extension == ".jpg" else "png"
+    msg.data = array.array("B", encoded.tobytes())
+    return msg

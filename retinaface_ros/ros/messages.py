@@ -1,0 +1,125 @@
+"""Detections (numpy arrays from the learner) → Detection2DArray, FaceArray, LabelInfo, diagnostics.
+
+Pure message building: no tensor maths, no node; the message modules come from :mod:`.interfaces`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from retinaface_ros.inference import Detections
+from retinaface_ros.ros.stats import StatsSnapshot
+
+CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
+
+
+def detection_array(
+    detections: Detections, header: Any, vision_msgs: Any, class_names: Sequence[str] = CLASS_NAMES
+) -> Any:
+    """One vision_msgs/Detection2D per face (same header, id = index), bbox centre/size in image pixels."""
+    out = vision_msgs.Detection2DArray(header=header)
+    for index, ((x1, y1, x2, y2), score, cls) in enumerate(
+        zip(detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True)
+    ):
+        det = vision_msgs.Detection2D(header=header, id=str(index))
+        det.bbox.center.position.x = (x1 + x2) / 2.0
+        det.bbox.center.position.y = (y1 + y2) / 2.0
+        det.bbox.center.theta = 0.0
+        det.bbox.size_x = x2 - x1
+        det.bbox.size_y = y2 - y1
+        hypothesis = vision_msgs.ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = class_names[int(cls)]
+        hypothesis.hypothesis.score = min(max(float(score), 0.0), 1.0)
+        det.results.append(hypothesis)
+        out.detections.append(det)
+    return out
+
+
+def face_array(detections: Detections, header: Any, face_array_type: type, face_landmarks_type: type) -> Any:
+    """retinaface_interfaces/FaceArray aligned with :func:`detection_array` (faces[i] ↔ detections[i])."""
+    from geometry_msgs.msg import Point
+
+    out = face_array_type(header=header)
+    for index, (points, score, cls) in enumerate(
+        zip(
+            detections.landmarks.tolist(),
+            detections.scores.tolist(),
+            detections.classes.tolist(),
+            strict=True,
+        )
+    ):
+        face = face_landmarks_type(
+            score=min(max(float(score), 0.0), 1.0), masked=bool(cls == 1), detection_index=index
+        )
+        face.landmarks = [Point(x=float(x), y=float(y), z=0.0) for x, y in points]
+        out.faces.append(face)
+    return out
+
+
+def label_info(
+    header: Any, threshold: float, vision_msgs: Any, class_names: Sequence[str] = CLASS_NAMES
+) -> Any:
+    """vision_msgs/LabelInfo: class map (0 face, 1 masked_face) and the score threshold."""
+    out = vision_msgs.LabelInfo(header=header, threshold=float(threshold))
+    out.class_map = [
+        vision_msgs.VisionClass(class_id=i, class_name=name) for i, name in enumerate(class_names)
+    ]
+    return out
+
+
+def diagnostic_level(snapshot: StatsSnapshot, active: bool, warn_fraction: float = 0.3) -> tuple[int, str]:
+    """(DiagnosticStatus level, message): WARN when a large share of recent input is dropped or rejected."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    if not active:
+        return DiagnosticStatus.OK, "inactive"
+    received = max(snapshot.window_received, 1)
+    if snapshot.window_rejected and snapshot.window_rejected / received >= warn_fraction:
+        return DiagnosticStatus.WARN, f"rejecting input: {snapshot.last_reject_reason}"
+    if snapshot.window_dropped / received >= max(warn_fraction, 0.5):
+        return DiagnosticStatus.WARN, "dropping frames: inference slower than the input rate"
+    if snapshot.window_received == 0:
+        return DiagnosticStatus.OK, "waiting for images"
+    return DiagnosticStatus.OK, "running"
+
+
+def diagnostics(
+    snapshot: StatsSnapshot,
+    name: str,
+    hardware_id: str,
+    stamp: Any,
+    active: bool,
+    extra: dict[str, str] | None = None,
+) -> Any:
+    """A diagnostic_msgs/DiagnosticArray with one status summarising ``snapshot``."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    level, message = diagnostic_level(snapshot, active)
+    values = {
+        "input_fps": f"{snapshot.input_fps:.2f}",
+        "processed_fps": f"{snapshot.processed_fps:.2f}",
+        "latency_mean_ms": f"{snapshot.latency_mean_ms:.1f}",
+        "latency_p95_ms": f"{snapshot.latency_p95_ms:.1f}",
+        "inference_mean_ms": f"{snapshot.inference_mean_ms:.1f}",
+        "received": str(snapshot.received),
+        "processed": str(snapshot.processed),
+        "dropped": str(snapshot.dropped),
+        "rejected": str(snapshot.rejected),
+        "last_reject_reason": snapshot.last_reject_reason,
+        **(extra or {}),
+    }
+    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id)
+    status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+    out = DiagnosticArray()
+    out.header.stamp = stamp
+    out.status = [status]
+    return out
+
+
+def diagnostic_values(array: Any, name: str | None = None) -> dict[str, str]:
+    """key → value of the first status (named ``name`` if given) of a DiagnosticArray; {} when absent."""
+    for status in array.status:
+        if name is None or status.name == name:
+            return {kv.key: kv.value for kv in status.values}
+    return {}

@@ -1,0 +1,271 @@
+"""The detector node's parameters: one table, one typed and validated object, one live-update rule.
+
+``PARAMETERS`` is the single source of truth: the node declares from it (with descriptors and ranges), the
+launch-file test and ``config/detector.yaml`` are checked against it, and :meth:`DetectorParams.from_values`
+validates a full set (at configure) while :meth:`DetectorParams.updated` validates a live change (from the
+``add_on_set_parameters_callback``). ROS-free apart from building descriptors, so it is testable anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from retinaface_ros.inference import InferenceParams
+
+BACKBONES = ("mnet", "resnet")
+RELIABILITIES = ("best_effort", "reliable")
+FP16_MODES = ("auto", "true", "false")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+MAX_RATE_HZ = 1000.0
+MAX_QOS_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter: default, description, range, and whether it may change while configured."""
+
+    name: str
+    default: Any
+    description: str
+    live: bool = False
+    float_range: tuple[float, float] | None = None
+    int_range: tuple[int, int] | None = None
+    dynamic_typing: bool = False
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("backbone", "mnet", "Network backbone: 'mnet' (MobileNet0.25) or 'resnet' (ResNet-50)"),
+    ParamSpec(
+        "model_path",
+        "",
+        "Local .pth file or OpenDR model folder; changing it while running reloads the "
+        "model (swapped only when the new one loads)",
+        live=True,
+    ),
+    ParamSpec(
+        "model_url", "", "URL of weights downloaded once into model_cache_dir when model_path is empty"
+    ),
+    ParamSpec("model_cache_dir", "", "Download cache for model_url ('' = ~/.cache/retinaface_ros)"),
+    ParamSpec("device", "auto", "'auto' (cuda if available, else cpu), 'cpu', 'cuda' or 'cuda:N'"),
+    ParamSpec("threshold", 0.8, "Face score threshold", live=True, float_range=(0.0, 1.0)),
+    ParamSpec("nms_threshold", 0.4, "NMS IoU threshold", live=True, float_range=(0.0, 1.0)),
+    ParamSpec(
+        "scales",
+        [1024, 1980],
+        "[target short side, max long side] in pixels the image is resized to",
+        live=True,
+    ),
+    ParamSpec(
+        "mask_thresh",
+        0.8,
+        "Mask score threshold (models with a mask head)",
+        live=True,
+        float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "fp16",
+        "auto",
+        "Half precision: 'auto' (on when the device is CUDA), 'true'/'false' or a bool",
+        dynamic_typing=True,
+    ),
+    ParamSpec(
+        "publish_annotated", True, "Publish image_annotated (drawn only while it has subscribers)", live=True
+    ),
+    ParamSpec("use_compressed", False, "Subscribe to image/compressed (jpeg/png) instead of image"),
+    ParamSpec("qos_reliability", "best_effort", "Input QoS reliability: 'best_effort' or 'reliable'"),
+    ParamSpec("qos_depth", 1, "Input QoS history depth", int_range=(1, MAX_QOS_DEPTH)),
+    ParamSpec(
+        "max_rate_hz",
+        0.0,
+        "Most frames processed per second (0 = unlimited)",
+        live=True,
+        float_range=(0.0, MAX_RATE_HZ),
+    ),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", float_range=(0.05, 60.0)),
+    ParamSpec(
+        "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)"
+    ),
+    ParamSpec(
+        "debug_delay_ms",
+        0.0,
+        "Test/benchmark only: extra milliseconds added after each inference to emulate a slow model",
+        live=True,
+        float_range=(0.0, 60000.0),
+    ),
+)
+PARAMETER_NAMES: tuple[str, ...] = tuple(spec.name for spec in PARAMETERS)
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot be used; the message is the reason given back to the caller."""
+
+
+def _as_float(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ParameterError(f"{name} must be a finite number in [{low}, {high}], got {value}")
+    return float(value)
+
+
+def _as_str(name: str, value: Any, choices: Sequence[str] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ParameterError(f"{name} must be a string, got {type(value).__name__}")
+    if choices is not None and value not in choices:
+        raise ParameterError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+def _as_fp16(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.lower() in FP16_MODES:
+        return value.lower()
+    raise ParameterError(f"fp16 must be 'auto', 'true', 'false' or a bool, got {value!r}")
+
+
+def _as_scales(value: Any) -> tuple[int, int]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ParameterError(f"scales must be [target_short_side, max_long_side], got {value!r}")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or not 16 <= item <= 8192:
+            raise ParameterError(f"scales must be two ints in [16, 8192], got {list(value)!r}")
+        out.append(int(item))
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """All detector settings, validated. Build with :meth:`from_values`; change with :meth:`updated`."""
+
+    backbone: str = "mnet"
+    model_path: str = ""
+    model_url: str = ""
+    model_cache_dir: str = ""
+    device: str = "auto"
+    threshold: float = 0.8
+    nms_threshold: float = 0.4
+    scales: tuple[int, int] = (1024, 1980)
+    mask_thresh: float = 0.8
+    fp16: str = "auto"
+    publish_annotated: bool = True
+    use_compressed: bool = False
+    qos_reliability: str = "best_effort"
+    qos_depth: int = 1
+    max_rate_hz: float = 0.0
+    diagnostics_period: float = 1.0
+    autostart: bool = True
+    debug_delay_ms: float = 0.0
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> DetectorParams:
+        """Validate a full set of values (missing names take their defaults); raise ParameterError."""
+        unknown = set(values) - set(PARAMETER_NAMES)
+        if unknown:
+            raise ParameterError(f"unknown parameter(s): {sorted(unknown)}")
+        merged = {spec.name: values.get(spec.name, spec.default) for spec in PARAMETERS}
+        out: dict[str, Any] = {}
+        for name, value in merged.items():
+            spec = SPECS[name]
+            if spec.float_range is not None:
+                out[name] = _as_float(name, value, *spec.float_range)
+            elif spec.int_range is not None:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not (spec.int_range[0] <= value <= spec.int_range[1])
+                ):
+                    raise ParameterError(f"{name} must be an int in {list(spec.int_range)}, got {value!r}")
+                out[name] = int(value)
+            elif name == "scales":
+                out[name] = _as_scales(value)
+            elif name == "fp16":
+                out[name] = _as_fp16(value)
+            elif isinstance(spec.default, bool):
+                out[name] = _as_bool(name, value)
+            else:
+                out[name] = _as_str(name, value)
+        _as_str("backbone", out["backbone"], BACKBONES)
+        _as_str("qos_reliability", out["qos_reliability"], RELIABILITIES)
+        if not _DEVICE.match(out["device"]):
+            raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {out['device']!r}")
+        params = cls(**out)
+        params.inference  # noqa: B018 - the core's own validation of the detection settings
+        return params
+
+    def updated(self, changes: Mapping[str, Any], configured: bool = True) -> DetectorParams:
+        """A copy with ``changes`` applied, validated; while configured only live parameters may change."""
+        if configured:
+            frozen = sorted(
+                name
+                for name in changes
+                if name in SPECS and not SPECS[name].live and changes[name] != self.as_values()[name]
+            )
+            if frozen:
+                raise ParameterError(
+                    f"{', '.join(frozen)} cannot change while the node is configured; "
+                    "deactivate and clean it up, set the parameter, then configure again"
+                )
+        return DetectorParams.from_values({**self.as_values(), **changes})
+
+    def as_values(self) -> dict[str, Any]:
+        """Plain parameter values (lists for arrays), e.g. for ``--ros-args -p`` or YAML."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["scales"] = list(self.scales)
+        return values
+
+    @property
+    def inference(self) -> InferenceParams:
+        """The core's detection settings."""
+        try:
+            return InferenceParams(self.threshold, self.nms_threshold, self.scales, self.mask_thresh)
+        except (TypeError, ValueError) as error:
+            raise ParameterError(str(error)) from error
+
+    def with_model_path(self, model_path: str) -> DetectorParams:
+        return replace(self, model_path=model_path)
+
+
+def parameter_descriptors() -> dict[str, Any]:
+    """name → rcl_interfaces/ParameterDescriptor (type, description, ranges, dynamic typing)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+    descriptors = {}
+    for spec in PARAMETERS:
+        descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
+        if spec.dynamic_typing:
+            descriptor.dynamic_typing = True
+        elif isinstance(spec.default, bool):
+            descriptor.type = ParameterType.PARAMETER_BOOL
+        elif isinstance(spec.default, int):
+            descriptor.type = ParameterType.PARAMETER_INTEGER
+        elif isinstance(spec.default, float):
+            descriptor.type = ParameterType.PARAMETER_DOUBLE
+        elif isinstance(spec.default, list):
+            descriptor.type = ParameterType.PARAMETER_INTEGER_ARRAY
+        else:
+            descriptor.type = ParameterType.PARAMETER_STRING
+        if spec.float_range is not None:
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)
+            ]
+        if spec.int_range is not None:
+            descriptor.integer_range = [
+                IntegerRange(from_value=spec.int_range[0], to_value=spec.int_range[1], step=1)
+            ]
+        if not spec.live:
+            descriptor.additional_constraints = "applied at configure"
+        descriptors[spec.name] = descriptor
+    return descriptors

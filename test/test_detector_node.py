@@ -1,0 +1,477 @@
+"""The detector node over real rclpy + DDS: parity with the learner, headers, outputs, bad input, drops,
+live parameters, model reload, lifecycle, and one run as a separate process."""
+
+from __future__ import annotations
+
+import array
+import signal
+import subprocess
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy
+
+pytestmark = pytest.mark.ros
+rclpy = require_rclpy()
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from lifecycle_msgs.srv import GetState  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
+from retinaface_ros.ros.detector_node import DetectorNode  # noqa: E402
+from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg, compressed_to_bgr8  # noqa: E402
+from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs  # noqa: E402
+
+VM = import_vision_msgs()
+FACE_ARRAY = import_interfaces()[0]
+SCALES = [480, 860]
+SUCCESS = TransitionCallbackReturn.SUCCESS
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def wait_for(predicate, timeout: float = 15.0, period: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+class Probe:
+    """Test-side node: publishes frames, records every output keyed by frame_id."""
+
+    def __init__(self, context, namespace: str = "") -> None:
+        self.node = rclpy.create_node("probe", namespace=namespace, context=context)
+        self.detections: dict[str, object] = {}
+        self.faces: dict[str, object] = {}
+        self.annotated: dict[str, object] = {}
+        self.arrivals: dict[str, float] = {}
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.levels: dict[str, int] = {}
+        self.image_pub = self.node.create_publisher(Image, "image", RELIABLE)
+        self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed", RELIABLE)
+        self.node.create_subscription(VM.Detection2DArray, "detections", self._on_detections, RELIABLE)
+        self.node.create_subscription(
+            FACE_ARRAY, "faces", lambda m: self.faces.__setitem__(m.header.frame_id, m), RELIABLE
+        )
+        self.node.create_subscription(
+            Image, "image_annotated", lambda m: self.annotated.__setitem__(m.header.frame_id, m), RELIABLE
+        )
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_detections(self, msg) -> None:
+        self.arrivals[msg.header.frame_id] = self.node.get_clock().now().nanoseconds / 1e9
+        self.detections[msg.header.frame_id] = msg
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+            self.levels[status.name] = status.level
+
+    def stamp(self, msg, frame_id: str):
+        msg.header.frame_id = frame_id
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        return msg
+
+    def counter(self, node_name: str, key: str) -> int:
+        return int(self.diagnostics.get(node_name, {}).get(key, -1))
+
+
+@pytest.fixture(scope="module")
+def selfie(selfie_path) -> np.ndarray:
+    return cv2.imread(str(selfie_path))
+
+
+@pytest.fixture(scope="module")
+def reference(mnet_weights) -> RetinaFaceLearner:
+    learner = RetinaFaceLearner("mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    return learner
+
+
+@pytest.fixture(scope="module")
+def ros(mnet_weights):
+    """One context: the detector (reliable input, fast diagnostics), the probe, a background executor."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = DetectorNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("model_path", value=str(mnet_weights)),
+            Parameter("device", value="cpu"),
+            Parameter("scales", value=SCALES),
+            Parameter("qos_reliability", value="reliable"),
+            Parameter("diagnostics_period", value=0.2),
+        ],
+    )
+    assert node.trigger_configure() == SUCCESS
+    assert node.trigger_activate() == SUCCESS
+    probe = Probe(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(probe.node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    assert wait_for(
+        lambda: (
+            node._pubs["image_annotated"].get_subscription_count() > 0
+            and probe.image_pub.get_subscription_count() > 0
+        )
+    )
+    yield node, probe, executor
+    executor.shutdown(timeout_sec=2.0)
+    node.destroy_node()
+    probe.node.destroy_node()
+    context.try_shutdown()
+    thread.join(5.0)
+
+
+def boxes_of(msg) -> np.ndarray:
+    out = []
+    for det in msg.detections:
+        cx, cy = det.bbox.center.position.x, det.bbox.center.position.y
+        out.append(
+            [
+                cx - det.bbox.size_x / 2,
+                cy - det.bbox.size_y / 2,
+                cx + det.bbox.size_x / 2,
+                cy + det.bbox.size_y / 2,
+            ]
+        )
+    return np.array(out, np.float64).reshape(-1, 4)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np.ndarray, reference) -> None:
+    assert wait_for(
+        lambda: frame_id in probe.detections and frame_id in probe.faces and frame_id in probe.annotated
+    ), f"no output for {frame_id}"
+    msg = probe.detections[frame_id]
+    assert msg.header == sent_header
+    expected = reference.detect_arrays(image, 0.8, 0.4, SCALES, 0.8)
+    assert len(expected) > 20 and len(msg.detections) == len(expected)
+    assert np.all(iou(boxes_of(msg), expected.boxes) >= 0.99)
+    for det, score in zip(msg.detections, expected.scores, strict=True):
+        assert det.header == sent_header
+        assert det.results[0].hypothesis.class_id == "face"
+        assert det.results[0].hypothesis.score == pytest.approx(float(score), abs=1e-4)
+        assert 0.0 <= det.results[0].hypothesis.score <= 1.0 and det.bbox.center.theta == 0.0
+    faces = probe.faces[frame_id]
+    assert faces.header == sent_header and len(faces.faces) == len(expected)
+    for index, face in enumerate(faces.faces):
+        assert face.detection_index == index and face.masked is False
+        points = np.array([[p.x, p.y] for p in face.landmarks])
+        np.testing.assert_allclose(points, expected.landmarks[index], atol=0.05)
+    annotated = probe.annotated[frame_id]
+    assert annotated.header == sent_header and annotated.encoding == "bgr8"
+    assert (annotated.height, annotated.width) == image.shape[:2]
+
+
+@pytest.mark.parametrize("encoding", ["bgr8", "rgb8"])
+def test_raw_image_matches_learner(ros, selfie, reference, encoding):
+    node, probe, _ = ros
+    msg = probe.stamp(bgr8_to_imgmsg(selfie, encoding), f"raw-{encoding}")
+    probe.image_pub.publish(msg)
+    assert_matches_reference(probe, f"raw-{encoding}", msg.header, selfie, reference)
+
+
+def test_label_info_reaches_a_late_joiner(ros):
+    node, probe, _ = ros
+    received = []
+    latched = QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    sub = probe.node.create_subscription(VM.LabelInfo, "label_info", received.append, latched)
+    try:
+        assert wait_for(lambda: received, timeout=10)
+        info = received[-1]
+        assert [(c.class_id, c.class_name) for c in info.class_map] == [(0, "face"), (1, "masked_face")]
+        assert info.threshold == pytest.approx(node.params.threshold)
+    finally:
+        probe.node.destroy_subscription(sub)
+
+
+def _bad(**fields) -> Image:
+    base = dict(height=4, width=4, encoding="bgr8", step=12, data=array.array("B", bytes(48)))
+    base.update(fields)
+    return Image(**base)
+
+
+BAD_IMAGES = [
+    _bad(encoding="weird16"),
+    _bad(encoding=""),
+    _bad(width=0, step=0, data=array.array("B")),
+    _bad(height=0, data=array.array("B")),
+    _bad(height=9000, width=4, data=array.array("B", bytes(48))),
+    _bad(data=array.array("B", bytes(40))),
+    _bad(step=5),
+]
+
+
+def test_bad_input_is_rejected_and_counted(ros, selfie):
+    node, probe, _ = ros
+    name = node.get_fully_qualified_name()
+    assert wait_for(lambda: probe.counter(name, "rejected") >= 0)
+    before = node.stats.rejected
+    for index, msg in enumerate(BAD_IMAGES):
+        probe.image_pub.publish(probe.stamp(msg, f"bad-{index}"))
+        assert wait_for(lambda n=index: node.stats.rejected == before + n + 1, timeout=5), f"bad-{index}"
+
+    class NoneFields:  # what a broken in-process publisher could hand over
+        header = encoding = height = width = step = data = None
+
+    node._on_image(NoneFields())
+    total = before + len(BAD_IMAGES) + 1
+    assert wait_for(lambda: probe.counter(name, "rejected") == total, timeout=5)
+    assert not any(f"bad-{i}" in probe.detections for i in range(len(BAD_IMAGES)))
+    assert probe.diagnostics[name]["worker_alive"] == "True"
+    assert probe.diagnostics[name]["last_reject_reason"]
+    assert probe.levels[name] == DiagnosticStatus.WARN  # most recent input was rejected
+    good = probe.stamp(bgr8_to_imgmsg(selfie[:240, :320].copy()), "after-bad")
+    probe.image_pub.publish(good)
+    assert wait_for(lambda: "after-bad" in probe.detections)
+
+
+def test_burst_with_slow_model_drops_and_keeps_latency_bounded(ros, selfie):
+    node, probe, _ = ros
+    name = node.get_fully_qualified_name()
+    delay_s = 0.3
+    assert node.set_parameters([Parameter("debug_delay_ms", value=delay_s * 1000)])[0].successful
+    try:
+        dropped_before, processed_before = node.stats.dropped, node.stats.processed
+        frame = selfie[300:540, 600:920].copy()
+        stamps = {}
+        for index in range(50):
+            msg = probe.stamp(bgr8_to_imgmsg(frame), f"burst-{index}")
+            stamps[f"burst-{index}"] = msg.header.stamp.sec + msg.header.stamp.nanosec / 1e9
+            probe.image_pub.publish(msg)
+            time.sleep(0.01)
+        assert wait_for(lambda: "burst-49" in probe.detections, timeout=10), "newest frame never processed"
+        time.sleep(delay_s * 2)
+        processed = node.stats.processed - processed_before
+        assert node.stats.dropped - dropped_before > 0
+        assert processed < 10, f"{processed} of 50 frames processed: frames are queueing"
+        latencies = [probe.arrivals[f] - stamps[f] for f in stamps if f in probe.detections]
+        assert max(latencies) < 2.0, latencies
+        assert wait_for(lambda: probe.counter(name, "dropped") == node.stats.dropped, timeout=3)
+    finally:
+        assert node.set_parameters([Parameter("debug_delay_ms", value=0.0)])[0].successful
+
+
+def test_live_parameters(ros):
+    node, _, _ = ros
+    accepted = node.set_parameters(
+        [
+            Parameter("threshold", value=0.9),
+            Parameter("scales", value=[400, 700]),
+            Parameter("max_rate_hz", value=20.0),
+        ]
+    )
+    assert all(r.successful for r in accepted)
+    assert (node.params.threshold, node.params.scales, node.params.max_rate_hz) == (0.9, (400, 700), 20.0)
+    rejected = {
+        "threshold": Parameter("threshold", value=1.5),
+        "nms_threshold": Parameter("nms_threshold", value=-0.1),
+        "scales": Parameter("scales", value=[0, 10]),
+        "qos_depth": Parameter("qos_depth", value=5),
+        "device": Parameter("device", value="tpu"),
+        "max_rate_hz": Parameter("max_rate_hz", value=-1.0),
+    }
+    for name, parameter in rejected.items():
+        result = node.set_parameters([parameter])[0]
+        assert not result.successful and result.reason, name
+    assert "configured" in node.set_parameters([Parameter("qos_depth", value=5)])[0].reason
+    assert "scales" in node.set_parameters([Parameter("scales", value=[0, 10])])[0].reason
+    assert node.params.threshold == 0.9 and node.get_parameter("threshold").value == 0.9
+    assert all(
+        r.successful
+        for r in node.set_parameters(
+            [
+                Parameter("threshold", value=0.8),
+                Parameter("scales", value=SCALES),
+                Parameter("max_rate_hz", value=0.0),
+            ]
+        )
+    )
+
+
+def test_model_path_reload(ros, selfie, mnet_weights, tmp_path):
+    node, probe, _ = ros
+    old = node.model
+    result = node.set_parameters([Parameter("model_path", value=str(tmp_path / "missing.pth"))])[0]
+    assert not result.successful and "does not exist" in result.reason
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    assert not node.set_parameters([Parameter("model_path", value=str(garbage))])[0].successful
+    assert node.model is old and node.get_parameter("model_path").value == str(mnet_weights)
+    deployed = tmp_path / "deployed.pth"
+    deployed.symlink_to(mnet_weights)  # e.g. the trainer's fresh output
+    assert node.set_parameters([Parameter("model_path", value=str(deployed))])[0].successful
+    assert node.model is not old and node.model.source == str(deployed)
+    probe.image_pub.publish(probe.stamp(bgr8_to_imgmsg(selfie), "after-reload"))
+    assert wait_for(lambda: "after-reload" in probe.detections)
+    assert len(probe.detections["after-reload"].detections) > 20
+
+
+def test_compressed_input_and_lifecycle_reconfigure(ros, selfie, reference):
+    node, probe, _ = ros
+    assert node.trigger_deactivate() == SUCCESS and node.model is None and not node.active
+    assert not node.set_parameters([Parameter("use_compressed", value=True)])[
+        0
+    ].successful  # still configured
+    assert node.trigger_cleanup() == SUCCESS and node.params is None
+    assert node.set_parameters([Parameter("use_compressed", value=True)])[0].successful
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    try:
+        assert wait_for(
+            lambda: (
+                probe.compressed_pub.get_subscription_count() > 0
+                and node._pubs["image_annotated"].get_subscription_count() > 0
+            )
+        )
+        msg = probe.stamp(bgr8_to_compressed(selfie, "jpeg"), "jpeg")
+        probe.compressed_pub.publish(msg)
+        assert_matches_reference(probe, "jpeg", msg.header, compressed_to_bgr8(msg), reference)
+        before = node.stats.rejected
+        probe.compressed_pub.publish(
+            probe.stamp(
+                CompressedImage(format="jpeg", data=array.array("B", b"\xff\xd8\xff\xe0corrupt")), "corrupt"
+            )
+        )
+        assert wait_for(lambda: node.stats.rejected == before + 1)
+    finally:
+        assert node.trigger_deactivate() == SUCCESS and node.trigger_cleanup() == SUCCESS
+        node.set_parameters([Parameter("use_compressed", value=False)])
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+
+
+def test_lifecycle_services_and_failed_configure(ros, mnet_weights):
+    _, probe, executor = ros
+    node = DetectorNode(
+        namespace="/lc",
+        context=probe.node.context,
+        parameter_overrides=[
+            Parameter("model_path", value="/nonexistent/model.pth"),
+            Parameter("device", value="cpu"),
+            Parameter("scales", value=SCALES),
+        ],
+    )
+    executor.add_node(node)
+    try:
+        client = probe.node.create_client(GetState, "/lc/retinaface_detector/get_state")
+        assert client.wait_for_service(timeout_sec=10)
+
+        def state() -> str:
+            future = client.call_async(GetState.Request())
+            assert wait_for(future.done, timeout=5)
+            return future.result().current_state.label
+
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert state() == "unconfigured" and node.model is None
+        assert node.set_parameters([Parameter("model_path", value=str(mnet_weights))])[0].successful
+        assert node.trigger_configure() == SUCCESS and state() == "inactive" and node.model is not None
+        assert node.trigger_activate() == SUCCESS and state() == "active"
+        assert wait_for(lambda: probe.node.count_subscribers("/lc/image") == 1)
+        assert node.trigger_deactivate() == SUCCESS and state() == "inactive" and node.model is None
+        assert wait_for(lambda: probe.node.count_subscribers("/lc/image") == 0)
+        assert node.trigger_cleanup() == SUCCESS and state() == "unconfigured"
+    finally:
+        executor.remove_node(node)
+        node.destroy_node()
+
+
+def test_params_file_applies_in_any_namespace(tmp_path):
+    source = (REPO_ROOT / "config" / "detector.yaml").read_text()
+    params_file = tmp_path / "detector.yaml"
+    params_file.write_text(source.replace("threshold: 0.8 ", "threshold: 0.65"))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = DetectorNode(
+            namespace="/robot1/vision",
+            context=context,
+            cli_args=["--ros-args", "--params-file", str(params_file)],
+        )
+        assert node.read_parameters().threshold == 0.65
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
+
+
+def _detector_process(*ros_args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "retinaface_ros.ros.detector_node",
+            "--ros-args",
+            "--params-file",
+            str(REPO_ROOT / "config" / "detector.yaml"),
+            *ros_args,
+        ],
+        cwd=REPO_ROOT,
+        env=python_subprocess_env(PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfie):
+    failing = _detector_process("-p", "model_path:=/nonexistent/model.pth", "-p", "device:=cpu")
+    process = _detector_process(
+        "-r",
+        "__ns:=/sub",
+        "-r",
+        "image:=/sub_cam/image",
+        "-p",
+        f"model_path:={mnet_weights}",
+        "-p",
+        "device:=cpu",
+        "-p",
+        f"scales:={SCALES}",
+    )
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    probe = Probe(context, namespace="/sub")
+    publisher = probe.node.create_publisher(Image, "/sub_cam/image", RELIABLE)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(probe.node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        frame = bgr8_to_imgmsg(selfie[:480, :640].copy())
+        deadline = time.monotonic() + 60
+        while "proc" not in probe.detections and time.monotonic() < deadline and process.poll() is None:
+            publisher.publish(probe.stamp(frame, "proc"))  # best-effort input: resend until one is processed
+            time.sleep(0.5)
+        assert "proc" in probe.detections, process.stdout.read() if process.poll() is not None else "timeout"
+        assert probe.detections["proc"].header.frame_id == "proc"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+        output = failing.communicate(timeout=60)[0]
+        assert failing.returncode == 1 and "does not exist" in output, output
+    finally:
+        for child in (process, failing):
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        executor.shutdown(timeout_sec=2.0)
+        probe.node.destroy_node()
+        context.try_shutdown()
+        thread.join(5.0)
