@@ -1,0 +1,39 @@
+"""``retinaface export``: a model (``.pth`` or OpenDR folder) → an optimized (ONNX) OpenDR folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from retinaface_ros.model import BACKBONES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to an ONNX OpenDR folder",
+        description="Load a RetinaFace model (public .pth state dict or OpenDR folder), export it to ONNX "
+        "(dynamic batch / height / width, checked with onnxruntime) and save it as an OpenDR folder "
+        "<out>/<out name>.json + .onnx.",
+    )
+    parser.add_argument("--model", required=True, help=".pth file or OpenDR model folder")
+    parser.add_argument(
+        "--backbone", choices=BACKBONES, default="mnet", help="network backbone (default mnet)"
+    )
+    parser.add_argument("--out", required=True, help="output folder; its name becomes the model name")
+    parser.add_argument("--constant-folding", action="store_true", help="fold constants during export")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N (picks the onnxruntime provider)"
+    )
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from retinaface_ros.learner import RetinaFaceLearner
+
+    learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
+    learner.load(args.model, verbose=False)
+    learner.optimize(do_constant_folding=args.constant_folding)
+    folder = learner.save(args.out, verbose=False)
+    providers = ", ".join(learner.ort_session.providers)
+    print(f"exported {args.backbone} RetinaFace to {folder} (providers: {providers})")
+    return 0

@@ -1,0 +1,217 @@
+"""OpenDR model folders: ``name/name.json`` + ``name/name.pth`` (PyTorch) or ``name/name.onnx`` (optimized).
+
+Saving is atomic: everything is written and fsynced in a temporary folder next to the target, which is then
+renamed into place. Loading validates everything before it touches the learner, so a refused folder leaves
+the learner exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import torch
+
+from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
+from retinaface_ros.inference import InferenceParams
+
+FORMATS = {"pytorch": "pth", "onnx": "onnx"}
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # directories cannot be opened for fsync on every platform
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
+    """Write the learner's model (ONNX when optimized, else the PyTorch state dict) as an OpenDR folder."""
+    folder = Path(path)
+    if folder.suffix == ".json":
+        folder = folder.parent
+    name = folder.name
+    if not name or name in (".", ".."):
+        raise ValueError(f"cannot save to {path!r}: the folder name is the model name and must not be empty")
+    session = learner.ort_session
+    if session is None and learner.model is None:
+        raise ValueError("no model to save: call load(path), init_model() or fit() first")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"cannot save to {folder}: it exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / f"{name}.json").is_file():
+        raise ValueError(f"cannot save to {folder}: it is a non-empty folder that is not a model folder")
+
+    if session is not None:
+        framework, payload, mask = "onnx", session.model_bytes, session.has_mask_head
+        info = dict(session.info)
+    else:
+        state = {
+            key: (value.detach().float() if value.is_floating_point() else value.detach()).cpu()
+            for key, value in learner.model.state_dict().items()
+        }
+        framework, payload, mask, info = "pytorch", None, bool(learner.model.with_mask_head), {}
+    file_name = f"{name}.{FORMATS[framework]}"
+    meta = {
+        "model_paths": [file_name],
+        "framework": framework,
+        "format": FORMATS[framework],
+        "has_data": False,
+        "inference_params": dataclasses.asdict(learner.inference_params),
+        "optimized": framework == "onnx",
+        "optimizer_info": info,
+        "backbone": learner.backbone,
+        "has_mask_head": mask,
+    }
+    meta["inference_params"]["scales"] = list(meta["inference_params"]["scales"])
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
+    os.chmod(temp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a model folder gets the usual permissions
+    old: Path | None = None
+    try:
+        if payload is None:
+            buffer = temp / file_name
+            torch.save(state, buffer)
+            with open(buffer, "rb+") as f:
+                os.fsync(f.fileno())
+        else:
+            _write(temp / file_name, payload)
+        _write(temp / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
+        _fsync_dir(temp)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=folder.parent))
+            os.rmdir(old)
+            os.rename(folder, old)
+        os.rename(temp, folder)
+        _fsync_dir(folder.parent)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        if old is not None and old.exists() and not folder.exists():
+            os.rename(old, folder)  # put the previous model back
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    if verbose:
+        print(f"Saved {learner.backbone} RetinaFace ({framework}) to {folder}")
+    return folder
+
+
+def _model_file(folder: Path, entry: Any, json_path: Path) -> Path:
+    """``folder/entry``, refusing absolute paths, ``..`` and anything that resolves outside the folder."""
+    if not isinstance(entry, str) or not entry:
+        raise ValueError(f"{json_path}: model_paths entries must be non-empty strings, got {entry!r}")
+    for pure in (PurePosixPath(entry), PureWindowsPath(entry)):
+        if pure.is_absolute() or pure.drive or ".." in pure.parts:
+            raise ValueError(f"{json_path}: model path {entry!r} escapes the model folder")
+    file = folder / entry
+    if not file.resolve().is_relative_to(folder.resolve()):
+        raise ValueError(f"{json_path}: model path {entry!r} escapes the model folder (via a link)")
+    if not file.is_file():
+        raise FileNotFoundError(f"{json_path}: model file {file} not found")
+    return file
+
+
+def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(model file, validated metadata) of a model folder or its ``.json``."""
+    path = Path(path)
+    json_path = path if path.suffix == ".json" else path / f"{path.name}.json"
+    folder = json_path.parent
+    if not json_path.is_file():
+        raise FileNotFoundError(
+            f"model metadata not found: {json_path} (an OpenDR folder holds <name>/<name>.json)"
+        )
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{json_path} is not valid JSON: {error}") from error
+    if not isinstance(meta, dict):
+        raise ValueError(f"{json_path} must hold a JSON object")
+    framework = meta.get("framework")
+    if framework not in FORMATS:
+        raise ValueError(f"{json_path}: framework must be one of {sorted(FORMATS)}, got {framework!r}")
+    if meta.get("format", FORMATS[framework]) != FORMATS[framework]:
+        raise ValueError(f"{json_path}: format {meta.get('format')!r} does not match framework {framework!r}")
+    paths = meta.get("model_paths")
+    if not isinstance(paths, list) or len(paths) != 1:
+        raise ValueError(f"{json_path}: model_paths must be a list with one file name, got {paths!r}")
+    params = meta.get("inference_params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"{json_path}: inference_params must be an object, got {params!r}")
+    try:
+        meta["inference_params"] = InferenceParams(**params)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{json_path}: bad inference_params: {error}") from error
+    mask = meta.get("has_mask_head")
+    if mask is not None and not isinstance(mask, bool):
+        raise ValueError(f"{json_path}: has_mask_head must be true or false, got {mask!r}")
+    return _model_file(folder, paths[0], json_path), meta
+
+
+def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
+    """Load an OpenDR folder (PyTorch or ONNX) into ``learner``; on any error the learner is unchanged."""
+    file, meta = read_meta(path)
+    backbone = meta.get("backbone")
+    if backbone is not None and backbone != learner.backbone:
+        raise ValueError(
+            f"{path} holds a {backbone!r} model but the learner was created with "
+            f"backbone={learner.backbone!r}"
+        )
+    mask = meta.get("has_mask_head")
+    if meta["framework"] == "pytorch":
+        state = read_state_dict(file)
+        found = backbone_of(state)
+        if found != learner.backbone:
+            raise ValueError(
+                f"{file} holds a {found!r} model but the learner was created with "
+                f"backbone={learner.backbone!r}"
+            )
+        if mask is not None and mask != has_mask_head(state):
+            raise ValueError(
+                f"{file}: has_mask_head={mask} in the JSON but the weights say {has_mask_head(state)}"
+            )
+        learner.load_state_dict(state, source=str(file))  # strict; changes the learner only on success
+    else:
+        from retinaface_ros.onnx_runtime import OnnxSession
+
+        if file.stat().st_size == 0:
+            raise ValueError(f"model file is empty: {file}")
+        session = OnnxSession(file.read_bytes(), learner.device, str(file))
+        found = session.metadata.get("backbone")
+        if found and found != learner.backbone:
+            raise ValueError(
+                f"{file} holds a {found!r} model but the learner was created with "
+                f"backbone={learner.backbone!r}"
+            )
+        if mask is not None and mask != session.has_mask_head:
+            raise ValueError(
+                f"{file}: has_mask_head={mask} in the JSON but the graph says {session.has_mask_head}"
+            )
+        info = meta.get("optimizer_info")
+        session.info = dict(info) if isinstance(info, dict) else {}
+        learner.model = None  # the ONNX graph is the model now
+        learner.ort_session = session
+        learner._refresh_detector()
+    learner.inference_params = meta["inference_params"]
+    if verbose:
+        print(f"Loaded {learner.backbone} RetinaFace ({meta['framework']}) from {file.parent}")

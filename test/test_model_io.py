@@ -1,0 +1,184 @@
+"""OpenDR model folders: round trips, atomic replacement, and refusals that leave the learner unchanged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+
+from retinaface_ros import RetinaFaceLearner
+from retinaface_ros.inference import InferenceParams
+
+
+@pytest.fixture(scope="module")
+def golden_input() -> np.ndarray:
+    return np.load(shared_path("golden", "reference_mnet_raw_320x240.npz"))["input_bgr_uint8"]
+
+
+@pytest.fixture(scope="module")
+def saved_mnet(tmp_path_factory, mnet_weights) -> Path:
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    learner.inference_params = InferenceParams(0.6, 0.35, (240, 320), 0.7)
+    return learner.save(tmp_path_factory.mktemp("models") / "mnet_model", verbose=False)
+
+
+@pytest.fixture()
+def learner(mnet_weights) -> RetinaFaceLearner:
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    return learner
+
+
+def detections(learner: RetinaFaceLearner, image: np.ndarray) -> np.ndarray:
+    found = learner.detect_arrays(image, threshold=0.5, scales=image.shape[:2])
+    return np.concatenate([found.boxes, found.scores[:, None]], axis=1)
+
+
+def test_mnet_round_trip(saved_mnet: Path, learner: RetinaFaceLearner, golden_input) -> None:
+    assert sorted(p.name for p in saved_mnet.iterdir()) == ["mnet_model.json", "mnet_model.pth"]
+    meta = json.loads((saved_mnet / "mnet_model.json").read_text())
+    assert meta["model_paths"] == ["mnet_model.pth"]
+    assert (meta["framework"], meta["format"], meta["has_data"], meta["optimized"]) == (
+        "pytorch",
+        "pth",
+        False,
+        False,
+    )
+    assert meta["backbone"] == "mnet" and meta["has_mask_head"] is False
+    assert meta["inference_params"] == {
+        "threshold": 0.6,
+        "nms_threshold": 0.35,
+        "scales": [240, 320],
+        "mask_thresh": 0.7,
+    }
+    state = torch.load(saved_mnet / "mnet_model.pth", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+    loaded = RetinaFaceLearner(backbone="mnet", device="cpu")
+    loaded.load(saved_mnet, verbose=False)
+    assert loaded.inference_params == InferenceParams(0.6, 0.35, (240, 320), 0.7)
+    for key, value in learner.model.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key]), key
+    np.testing.assert_array_equal(detections(loaded, golden_input), detections(learner, golden_input))
+    again = RetinaFaceLearner(backbone="mnet", device="cpu")
+    again.load(saved_mnet / "mnet_model.json", verbose=False)  # the .json path works too
+    assert again.model is not None
+
+
+def test_resnet_round_trip(tmp_path: Path) -> None:
+    learner = RetinaFaceLearner(backbone="resnet", device="cpu")
+    learner.init_model()
+    folder = learner.save(tmp_path / "r50", verbose=False)
+    loaded = RetinaFaceLearner(backbone="resnet", device="cpu")
+    loaded.load(folder, verbose=False)
+    for key, value in learner.model.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key]), key
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        for ours, theirs in zip(learner.model(x), loaded.model(x), strict=True):
+            torch.testing.assert_close(ours, theirs)
+
+
+def test_save_replaces_atomically_and_refuses_foreign_folders(
+    learner: RetinaFaceLearner, tmp_path: Path
+) -> None:
+    target = tmp_path / "m"
+    learner.save(target, verbose=False)
+    first = (target / "m.pth").stat().st_ino
+    learner.save(target, verbose=False)  # replace an existing model folder
+    assert (target / "m.pth").stat().st_ino != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "temp / old folders left behind"
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a model folder"):
+        learner.save(foreign, verbose=False)
+    assert (foreign / "keep.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="no model"):
+        RetinaFaceLearner(backbone="mnet", device="cpu").save(tmp_path / "empty", verbose=False)
+    assert not (tmp_path / "empty").exists()
+
+
+def _rewrite_json(folder: Path, **changes) -> None:
+    path = folder / f"{folder.name}.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def _break_weights(folder: Path, how: str) -> None:
+    file = folder / f"{folder.name}.pth"
+    data = file.read_bytes()
+    if how == "empty":
+        file.write_bytes(b"")
+    elif how == "truncated":
+        file.write_bytes(data[: len(data) // 2])
+    elif how == "shape":
+        state = torch.load(file, weights_only=True)
+        state["ClassHead.0.conv1x1.weight"] = torch.zeros(7, 64, 1, 1)
+        torch.save(state, file)
+    elif how == "missing_key":
+        state = torch.load(file, weights_only=True)
+        state.pop("ClassHead.0.conv1x1.weight")
+        torch.save(state, file)
+    elif how == "code":
+        torch.save({"body.stage1.0.0.weight": _Payload()}, file)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+REFUSALS = {
+    "missing_json": (lambda f: (f / f"{f.name}.json").unlink(), FileNotFoundError),
+    "garbled_json": (lambda f: (f / f"{f.name}.json").write_text("{not json"), ValueError),
+    "json_not_object": (lambda f: (f / f"{f.name}.json").write_text("[1, 2]"), ValueError),
+    "parent_path": (lambda f: _rewrite_json(f, model_paths=["../other/x.pth"]), ValueError),
+    "absolute_path": (lambda f: _rewrite_json(f, model_paths=["/etc/passwd"]), ValueError),
+    "missing_file": (lambda f: _rewrite_json(f, model_paths=["nope.pth"]), FileNotFoundError),
+    "wrong_backbone": (lambda f: _rewrite_json(f, backbone="resnet"), ValueError),
+    "bad_framework": (lambda f: _rewrite_json(f, framework="tensorflow"), ValueError),
+    "bad_params": (lambda f: _rewrite_json(f, inference_params={"threshold": 3.0}), ValueError),
+    "wrong_mask_flag": (lambda f: _rewrite_json(f, has_mask_head=True), ValueError),
+    "shape_mismatch": (lambda f: _break_weights(f, "shape"), ValueError),
+    "missing_key": (lambda f: _break_weights(f, "missing_key"), ValueError),
+    "pickle_with_code": (lambda f: _break_weights(f, "code"), ValueError),
+    "empty_file": (lambda f: _break_weights(f, "empty"), ValueError),
+    "truncated_file": (lambda f: _break_weights(f, "truncated"), ValueError),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_refused_folders_leave_learner_unchanged(
+    case: str, saved_mnet: Path, learner: RetinaFaceLearner, golden_input, tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / saved_mnet.name
+    shutil.copytree(saved_mnet, folder)
+    damage, error = REFUSALS[case]
+    damage(folder)
+    model, params, before = learner.model, learner.inference_params, detections(learner, golden_input)
+    with pytest.raises(error):
+        learner.load(folder, verbose=False)
+    assert learner.model is model and learner.inference_params is params and learner.ort_session is None
+    np.testing.assert_array_equal(detections(learner, golden_input), before)
+    assert "pickled code ran" not in capsys.readouterr().out
+
+
+def test_link_escaping_the_folder_is_refused(
+    saved_mnet: Path, learner: RetinaFaceLearner, tmp_path: Path
+) -> None:
+    folder = tmp_path / saved_mnet.name
+    shutil.copytree(saved_mnet, folder)
+    (folder / "link.pth").symlink_to(shared_path("models", "mobilenet0.25_Final.pth"))
+    _rewrite_json(folder, model_paths=["link.pth"])
+    model = learner.model
+    with pytest.raises(ValueError, match="escapes"):
+        learner.load(folder, verbose=False)
+    assert learner.model is model
