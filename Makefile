@@ -20,9 +20,10 @@ test-all: setup
 lint:
 	@if [ -x .venv/bin/ruff ]; then .venv/bin/ruff check .; else ruff check .; fi
 
-# Smoke run: publish one vision_msgs/Detection2DArray and receive it.
+# Detector node on the shared pretrained mnet fed selfie.jpg by image_publisher; prints the detections and
+# writes demo_out/annotated.jpg. Runs offline; stops its processes when done.
 demo: setup
-	$(ENV) python tools/demo_smoke.py
+	$(ENV) python tools/demo.py
 
 clean:
 	rm -rf build install log .pytest_cache .ruff_cache
