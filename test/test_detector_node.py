@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,9 +27,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
-from retinaface_ros.ros.detector_node import DetectorNode  # noqa: E402
+from retinaface_ros.ros.detector_node import DetectorNode, load_model, release_model  # noqa: E402
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg, compressed_to_bgr8  # noqa: E402
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs  # noqa: E402
+from retinaface_ros.ros.params import DetectorParams  # noqa: E402
 
 VM = import_vision_msgs()
 FACE_ARRAY = import_interfaces()[0]
@@ -475,3 +477,21 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
         probe.node.destroy_node()
         context.try_shutdown()
         thread.join(5.0)
+
+
+def test_model_url_is_downloaded_once_into_the_cache(mnet_weights, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "detection_mobilenet0.25_Final.pth").symlink_to(mnet_weights)  # a file:// mirror, no network
+    params = DetectorParams(
+        model_url=mirror.as_uri(), model_cache_dir=str(tmp_path / "cache"), device="cpu", scales=(240, 320)
+    )
+    first = load_model(params)
+    cached = Path(first.source)
+    assert cached.parent == tmp_path / "cache" and cached.is_file()
+    mtime = cached.stat().st_mtime_ns
+    (mirror / "detection_mobilenet0.25_Final.pth").unlink()  # gone from the mirror: the cache must serve it
+    second = load_model(params)
+    assert second.source == first.source and cached.stat().st_mtime_ns == mtime
+    for model in (first, second):
+        release_model(model)
