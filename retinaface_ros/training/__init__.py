@@ -1,0 +1,17 @@
+"""Training of RetinaFace: augmentation, MultiBox loss, checkpoints and the ``fit`` loop (no ROS)."""
+
+from retinaface_ros.training.augment import TrainTransform
+from retinaface_ros.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from retinaface_ros.training.loop import fit, load_backbone_weights
+from retinaface_ros.training.loss import MultiBoxLoss, match
+
+__all__ = [
+    "MultiBoxLoss",
+    "TrainTransform",
+    "checkpoint_path",
+    "fit",
+    "load_backbone_weights",
+    "load_checkpoint",
+    "match",
+    "save_checkpoint",
+]

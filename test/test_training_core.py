@@ -1,0 +1,277 @@
+"""Training core: augmentation, loss matching, argument checks, overfitting, checkpoints, resume, kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from training_helpers import SubsetDataset, mini_wider, mini_wider_root
+
+from retinaface_ros.learner import RetinaFaceLearner
+from retinaface_ros.model.box_coder import encode_boxes
+from retinaface_ros.model.config import config_for
+from retinaface_ros.model.priors import make_priors
+from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_path, fit, load_checkpoint, match
+from retinaface_ros.training.augment import mirror, random_crop
+from retinaface_ros.training.loop import collate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _face(x1, y1, x2, y2, landmarks=True) -> np.ndarray:
+    row = np.full(15, -1.0, dtype=np.float32)
+    row[:4] = (x1, y1, x2, y2)
+    if landmarks:
+        w, h = x2 - x1, y2 - y1
+        points = [(0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.35, 0.75), (0.65, 0.75)]
+        row[4:14] = [v for px, py in points for v in (x1 + px * w, y1 + py * h)]
+        row[14] = 1.0
+    return row
+
+
+# ------------------------------------------------------------------------------------------- augmentation
+def test_mirror_swaps_left_and_right_landmarks() -> None:
+    image = np.zeros((60, 100, 3), dtype=np.uint8)
+    faces = np.stack([_face(10, 10, 40, 50), _face(60, 5, 90, 30, landmarks=False)])
+    flipped, out = mirror(image, faces)
+    assert flipped.shape == image.shape
+    np.testing.assert_allclose(out[0, :4], [60, 10, 90, 50])
+    points, mirrored = faces[0, 4:14].reshape(5, 2), out[0, 4:14].reshape(5, 2)
+    for new, old in zip(range(5), (1, 0, 2, 4, 3), strict=True):  # eyes and mouth corners swap, nose stays
+        np.testing.assert_allclose(mirrored[new], [100 - points[old, 0], points[old, 1]])
+    assert mirrored[0, 0] < mirrored[1, 0]  # the left eye is still left of the right eye
+    np.testing.assert_array_equal(out[1, 4:], faces[1, 4:])  # absent landmarks stay absent
+    twice = mirror(*mirror(image, faces))[1]
+    np.testing.assert_allclose(twice, faces, atol=1e-5)
+
+
+def test_random_crop_keeps_faces_whose_centre_is_inside() -> None:
+    image = np.zeros((200, 300, 3), dtype=np.uint8)
+    faces = np.stack([_face(10, 10, 40, 40), _face(150, 120, 190, 170), _face(260, 20, 295, 60)])
+    for seed in range(20):
+        crop, kept, needs_pad = random_crop(image, faces, 160, np.random.default_rng(seed))
+        assert crop.shape[0] == crop.shape[1] and not needs_pad and len(kept) >= 1
+        side = crop.shape[0]
+        assert (kept[:, :4] >= 0).all() and (kept[:, :4] <= side).all()
+        assert (kept[:, 4:14] >= 0).all() and (kept[:, 4:14] <= side).all()
+
+
+def test_transform_normalises_targets_and_is_seeded() -> None:
+    image, annotations = mini_wider("train", 1)[0]
+    transform = TrainTransform(160)
+    a = transform(image, annotations, np.random.default_rng(3))
+    b = transform(image, annotations, np.random.default_rng(3))
+    assert a[0].shape == (3, 160, 160) and a[0].dtype == np.float32
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    targets = a[1]
+    assert len(targets) >= 1 and ((targets[:, :4] >= 0) & (targets[:, :4] <= 1)).all()
+    assert (targets[:, 2:4] > targets[:, :2]).all()
+    plain = TrainTransform(160, augment=False)(image, annotations, np.random.default_rng(0))
+    np.testing.assert_allclose(plain[1][:, :4], annotations[:, :4] / max(image.shape[:2]), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- loss
+def test_match_is_vectorised_and_forces_each_face_onto_its_best_prior() -> None:
+    cfg = config_for("mnet")
+    priors = make_priors(64, 64, cfg.min_sizes, cfg.steps)
+    cx, cy, w, h = priors[5].tolist()
+    on_prior = _face(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    tiny = _face(0.9, 0.9, 0.905, 0.905, landmarks=False)  # best IoU < 0.2: not forced
+    small = _face(0.40, 0.40, 0.58, 0.62, landmarks=False)  # below 0.35 everywhere but forced onto its best
+    single = [torch.from_numpy(np.stack(rows)) for rows in ([on_prior, small], [tiny])]
+    images = torch.zeros(2, 3, 64, 64)
+    _, targets, valid = collate([(images[0], single[0]), (images[1], single[1])])
+    assert valid.tolist() == [[True, True], [True, False]]
+    result = match(targets, valid, priors, cfg.variances)
+    assert result.positive[0, 5] and result.positive_landmarks[0, 5]
+    np.testing.assert_allclose(
+        result.loc[0, 5].numpy(), encode_boxes(targets[0, 0, :4], priors[5], cfg.variances), atol=1e-5
+    )
+    assert result.positive[0].sum() >= 2  # the small face got (at least) its best prior
+    assert not result.positive_landmarks[0].logical_and(~result.positive[0]).any()
+    assert not result.positive[1].any()  # as in the reference
+    for i in range(2):  # batched matching equals matching each image alone
+        alone = match(single[i][None], torch.ones(1, len(single[i]), dtype=torch.bool), priors, cfg.variances)
+        assert torch.equal(alone.positive[0], result.positive[i])
+
+
+def test_loss_uses_hard_negatives_seven_to_one() -> None:
+    cfg = config_for("mnet")
+    priors = make_priors(64, 64, cfg.min_sizes, cfg.steps)
+    cx, cy, w, h = priors[5].tolist()
+    targets = torch.from_numpy(_face(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))[None, None]
+    valid = torch.ones(1, 1, dtype=torch.bool)
+    count = len(priors)
+    loc, landm = torch.zeros(1, count, 4), torch.zeros(1, count, 10)
+    conf = torch.zeros(1, count, 2)
+    conf[0, :, 1] = torch.linspace(-1, 1, count)  # negatives with growing face score = growing loss
+    total, box, cls, lmk = MultiBoxLoss(cfg.variances)((loc, conf, landm), priors, targets, valid)
+    num_pos = int(match(targets, valid, priors, cfg.variances).positive.sum())
+    pos_mask = match(targets, valid, priors, cfg.variances).positive[0]
+    neg_losses = torch.nn.functional.cross_entropy(
+        conf[0], torch.zeros(count, dtype=torch.long), reduction="none"
+    )
+    neg_losses[pos_mask] = -1
+    hardest = neg_losses.sort(descending=True).values[: 7 * num_pos].sum()
+    pos_loss = torch.nn.functional.cross_entropy(
+        conf[0][pos_mask], torch.ones(num_pos, dtype=torch.long), reduction="sum"
+    )
+    torch.testing.assert_close(cls, (hardest + pos_loss) / num_pos)
+    torch.testing.assert_close(total, 2.0 * box + cls + lmk)
+
+
+# ------------------------------------------------------------------------------------------- fit
+def _learner(**kwargs) -> RetinaFaceLearner:
+    settings = dict(backbone="mnet", device="cpu", epochs=1, batch_size=2, log_after=1, lr=0.01)
+    settings.update(kwargs)
+    return RetinaFaceLearner(**settings)
+
+
+def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
+    data = mini_wider("train", 2)
+    with pytest.raises(TypeError, match="DetectionDataset"):
+        fit(_learner(), [data[0]], from_scratch=True)
+    with pytest.raises(ValueError, match="empty"):
+        fit(_learner(), SubsetDataset(data, 0), from_scratch=True)
+    learner = _learner()
+    learner.lr = 0.0
+    with pytest.raises(ValueError, match="lr"):
+        fit(learner, data, from_scratch=True)
+    learner = _learner()
+    learner.epochs = 0
+    with pytest.raises(ValueError, match="epochs"):
+        fit(learner, data, from_scratch=True)
+    learner = _learner()
+    learner.lr_steps = "3,x"
+    with pytest.raises(ValueError, match="lr_steps"):
+        fit(learner, data, from_scratch=True)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        fit(_learner(epochs=3, checkpoint_load_iter=2, temp_path=str(tmp_path)), data, from_scratch=True)
+    with pytest.raises(ValueError, match="image_size"):
+        fit(_learner(), data, from_scratch=True, image_size=100)
+    with pytest.raises(FileNotFoundError):
+        fit(_learner(), data, pretrained_backbone=str(tmp_path / "missing.tar"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_overfit_two_images_from_scratch() -> None:
+    torch.manual_seed(0)
+    learner = _learner(epochs=30, shuffle=False)  # 2 images, batch 2: one iteration per epoch
+    history = fit(
+        learner,
+        mini_wider("train", 2),
+        from_scratch=True,
+        silent=True,
+        verbose=False,
+        image_size=160,
+        augment=False,
+    )
+    losses = history["loss"]
+    assert len(losses) == 30 and history["epochs_completed"] == 30
+    assert losses[-1] <= 0.5 * losses[0], losses
+    assert not learner.model.training  # left in eval mode for infer / save
+    assert isinstance(learner.infer(np.zeros((64, 64, 3), dtype=np.uint8), scales=(64, 64)), object)
+
+
+def test_imagenet_backbone_is_the_default_start() -> None:
+    path = mini_wider_root().parents[1] / "models" / "mobilenetV1X0.25_pretrain.tar"
+    if not path.is_file():
+        pytest.skip(f"missing {path}")
+    learner = _learner(epochs=1, lr=1e-4)
+    history = fit(
+        learner,
+        mini_wider("train", 2),
+        silent=True,
+        verbose=False,
+        image_size=128,
+        pretrained_backbone=str(path),
+    )
+    reference = torch.load(path, map_location="cpu", weights_only=True)["state_dict"][
+        "module.stage1.0.0.weight"
+    ]
+    # one tiny SGD step away from the ImageNet weights, nowhere near a random init
+    assert torch.allclose(learner.model.body.stage1[0][0].weight, reference, atol=1e-3)
+    assert len(history["loss"]) == 1
+
+
+def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    data = mini_wider("train", 4)
+    common = dict(epochs=2, lr_steps="1", checkpoint_after_iter=1, temp_path=str(tmp_path), prefix="t_")
+    straight = _learner(**common)
+    h_straight = fit(straight, data, from_scratch=True, silent=True, verbose=False, image_size=128)
+    assert h_straight["lr"] == pytest.approx([0.01, 0.001])
+    first = checkpoint_path(tmp_path, "t_", 1)
+    assert first.is_file() and checkpoint_path(tmp_path, "t_", 2).is_file()
+    state = load_checkpoint(first)
+    assert state["epoch"] == 1 and state["scheduler"]["last_epoch"] == 1
+
+    resumed = _learner(checkpoint_load_iter=1, **common)
+    h_resumed = fit(resumed, data, from_scratch=True, silent=True, verbose=False, image_size=128)
+    assert h_resumed["lr"] == pytest.approx([0.01, 0.001])  # same lr schedule, continued at epoch 2
+    assert h_resumed["epochs_completed"] == 2
+    assert h_resumed["loss"][0] == h_straight["loss"][0]  # history carried over from the checkpoint
+    assert h_resumed["loss"][1] == pytest.approx(h_straight["loss"][1], rel=1e-4)
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+
+
+_KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {test_dir!r})
+from training_helpers import mini_wider
+from retinaface_ros.learner import RetinaFaceLearner
+from retinaface_ros.training import fit
+learner = RetinaFaceLearner("mnet", device="cpu", epochs=1000, batch_size=2, lr=0.001,
+                            checkpoint_after_iter=1,
+                            temp_path={temp!r})
+fit(learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128)
+"""
+
+
+def test_kill_during_training_then_resume(tmp_path: Path) -> None:
+    temp = tmp_path / "ckpt"
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(_KILL_SCRIPT.format(test_dir=str(Path(__file__).parent), temp=str(temp)))
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 150
+        while not list(temp.glob("checkpoint_epoch_*.pth")):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        time.sleep(0.3)  # land the kill somewhere in the following epochs (maybe mid-write)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    epochs = []
+    for path in temp.glob("checkpoint_epoch_*.pth"):
+        state = load_checkpoint(path)  # every visible checkpoint is complete
+        epochs.append(state["epoch"])
+    last = max(epochs)
+    learner = _learner(
+        epochs=last + 1, lr=0.001, checkpoint_after_iter=1, checkpoint_load_iter=last, temp_path=str(temp)
+    )
+    history = fit(
+        learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128
+    )
+    assert history["epochs_completed"] == last + 1
+    assert load_checkpoint(checkpoint_path(temp, "", last + 1))["epoch"] == last + 1
+    assert not [p for p in temp.iterdir() if ".tmp-" in p.name]  # stale temp files were cleaned up
