@@ -1,0 +1,139 @@
+"""Train goal → learner / fit arguments: a pure function (no rclpy, no tensors), testable anywhere.
+
+The goal follows ``retinaface_interfaces/action/Train``: empty strings and values <= 0 mean "the trainer's
+default", except ``val_after`` (0 disables validation) and ``checkpoint_after_iter`` (0 = every epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BACKBONE_ALIASES = {
+    "": "mnet",
+    "mnet": "mnet",
+    "mobilenet": "mnet",
+    "mobilenet0.25": "mnet",
+    "mobilenet0_25": "mnet",
+    "resnet": "resnet",
+    "resnet50": "resnet",
+    "resnet-50": "resnet",
+}
+DEFAULT_EPOCHS = 100
+DEFAULT_BATCH_SIZE = 2
+DEFAULT_LR = 0.001
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainerDefaults:
+    """The node parameters a goal falls back on."""
+
+    log_after: int = 20
+    default_device: str = "auto"
+    image_size: int = 0  # 0 = the backbone's training size
+    workdir: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything one goal asks for, validated: ``learner_kwargs`` feed RetinaFaceLearner(...)."""
+
+    dataset_root: Path
+    val_dataset_root: Path | None
+    pretrained_model: Path | None
+    from_scratch: bool
+    output_path: Path
+    image_size: int | None
+    learner_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_backbone(name: str) -> str:
+    key = name.strip().lower()
+    if key not in BACKBONE_ALIASES:
+        raise ValueError(f"unknown backbone {name!r}: use one of {sorted(k for k in BACKBONE_ALIASES if k)}")
+    return BACKBONE_ALIASES[key]
+
+
+def resolve_device(device: str, default_device: str, cuda_available: bool) -> str:
+    """Goal device, else the node default; 'auto' → 'cuda' when a GPU is visible, else 'cpu'."""
+    chosen = device.strip() or default_device
+    if chosen == "auto":
+        return "cuda" if cuda_available else "cpu"
+    return chosen
+
+
+def default_workdir(workdir: str) -> Path:
+    return Path(workdir).expanduser() if workdir else Path("~/.ros/retinaface_training").expanduser()
+
+
+def goal_to_job(
+    goal: Any, defaults: TrainerDefaults, cuda_available: bool = False, now: float | None = None
+) -> TrainingJob:
+    """Validate a Train goal (any object with its fields) and turn it into a :class:`TrainingJob`."""
+    if not goal.dataset_root.strip():
+        raise ValueError("dataset_root is required (a WIDER FACE folder)")
+    dataset_root = Path(goal.dataset_root).expanduser()
+    if not dataset_root.is_dir():
+        raise FileNotFoundError(f"dataset_root not found: {dataset_root}")
+    val_root = Path(goal.val_dataset_root).expanduser() if goal.val_dataset_root.strip() else None
+    if val_root is not None and not val_root.is_dir():
+        raise FileNotFoundError(f"val_dataset_root not found: {val_root}")
+    pretrained = Path(goal.pretrained_model).expanduser() if goal.pretrained_model.strip() else None
+    if pretrained is not None and not goal.from_scratch and not pretrained.exists():
+        raise FileNotFoundError(f"pretrained_model not found: {pretrained}")
+    lr = float(goal.lr)
+    if not math.isfinite(lr):
+        raise ValueError(f"lr must be finite, got {lr}")
+    if goal.output_path.strip():
+        output = Path(goal.output_path).expanduser()
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+        output = default_workdir(defaults.workdir) / f"run-{stamp}"
+    backbone = resolve_backbone(goal.backbone)
+    learner_kwargs = {
+        "backbone": backbone,
+        "lr": lr if lr > 0 else DEFAULT_LR,
+        "batch_size": int(goal.batch_size) if goal.batch_size > 0 else DEFAULT_BATCH_SIZE,
+        "epochs": int(goal.epochs) if goal.epochs > 0 else DEFAULT_EPOCHS,
+        "lr_steps": goal.lr_steps.strip() or "0",
+        "flip": bool(goal.flip),
+        "checkpoint_after_iter": int(goal.checkpoint_after_iter) if goal.checkpoint_after_iter > 0 else 1,
+        "checkpoint_load_iter": max(0, int(goal.checkpoint_load_iter)),
+        "val_after": max(0, int(goal.val_after)) if val_root is not None else 0,
+        "log_after": defaults.log_after,
+        "temp_path": str(output / "checkpoints"),
+        "device": resolve_device(goal.device, defaults.default_device, cuda_available),
+    }
+    return TrainingJob(
+        dataset_root=dataset_root,
+        val_dataset_root=val_root,
+        pretrained_model=None if goal.from_scratch else pretrained,
+        from_scratch=bool(goal.from_scratch),
+        output_path=output,
+        image_size=defaults.image_size or None,
+        learner_kwargs=learner_kwargs,
+    )
+
+
+def split_for(root: Path, preferred: str) -> str:
+    """``preferred`` when ``root/WIDER_<preferred>`` exists, else 'train'."""
+    return preferred if (root / f"WIDER_{preferred}").is_dir() else "train"
+
+
+def pretrained_kind(path: Path) -> str:
+    """'model' for a RetinaFace state dict / OpenDR folder, 'backbone' for ImageNet backbone weights."""
+    if path.is_dir() or path.suffix == ".json":
+        return "model"
+    from retinaface_ros.checkpoints import backbone_of, read_state_dict
+
+    try:
+        backbone_of(read_state_dict(path))
+    except ValueError as error:
+        if "not a RetinaFace model" in str(error):
+            return "backbone"
+        raise
+    return "model"

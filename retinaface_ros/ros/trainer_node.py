@@ -1,0 +1,266 @@
+"""ROS 2 trainer node ``retinaface_trainer``: the ``train`` action (retinaface_interfaces/action/Train).
+
+It converts goals into learner arguments (:mod:`retinaface_ros.ros.trainer_goal`), runs
+:func:`retinaface_ros.training.fit` on an executor thread of a ReentrantCallbackGroup (so the node keeps
+answering cancels and parameter calls), turns progress into feedback, saves the model with
+``learner.save`` and optionally points a detector's ``model_path`` at it. One goal at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import rclpy
+from rcl_interfaces.msg import IntegerRange, Parameter, ParameterDescriptor, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from retinaface_ros.ros.interfaces import import_interfaces
+from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretrained_kind, split_for
+
+NODE_NAME = "retinaface_trainer"
+DEPLOY_TIMEOUT_SEC = 30.0
+
+
+def _descriptor(description: str, ptype: int, int_min: int | None = None) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description, type=ptype)
+    if int_min is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int_min, to_value=1 << 30, step=1)]
+    return descriptor
+
+
+class TrainerNode(Node):
+    """Action server ``train``; parameters log_after, default_device, deploy_to, image_size, workdir."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._train_type = import_interfaces()[2]
+        integer, string = ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_STRING
+        self.declare_parameter(
+            "log_after", 20, _descriptor("Feedback every this many iterations", integer, 1)
+        )
+        self.declare_parameter(
+            "default_device",
+            "auto",
+            _descriptor("Device when a goal leaves it empty: 'auto', 'cpu' or 'cuda'", string),
+        )
+        self.declare_parameter(
+            "deploy_to",
+            "",
+            _descriptor("Detector node whose model_path is set to the trained model ('' = none)", string),
+        )
+        self.declare_parameter(
+            "image_size",
+            0,
+            _descriptor(
+                "Training image size, a multiple of 32 (0 = backbone default: 640 mnet, 840 resnet)",
+                integer,
+                0,
+            ),
+        )
+        self.declare_parameter(
+            "workdir",
+            "",
+            _descriptor(
+                "Folder for runs whose goal has no output_path ('' = ~/.ros/retinaface_training)", string
+            ),
+        )
+        self._group = ReentrantCallbackGroup()
+        self._lock = threading.Lock()
+        self._busy = False
+        self._server = ActionServer(
+            self,
+            self._train_type,
+            "train",
+            execute_callback=self._execute,
+            goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel,
+            callback_group=self._group,
+        )
+
+    # ------------------------------------------------------------------------------------------ callbacks
+    def _on_goal(self, _goal: Any) -> GoalResponse:
+        with self._lock:
+            if self._busy:
+                self.get_logger().warning("train goal rejected: a training run is in progress")
+                return GoalResponse.REJECT
+            self._busy = True
+        return GoalResponse.ACCEPT
+
+    def _on_cancel(self, _goal_handle: Any) -> CancelResponse:
+        self.get_logger().info("cancel requested: stopping at the next iteration")
+        return CancelResponse.ACCEPT
+
+    def _defaults(self) -> TrainerDefaults:
+        value = lambda name: self.get_parameter(name).value  # noqa: E731
+        return TrainerDefaults(
+            log_after=int(value("log_after")),
+            default_device=str(value("default_device")),
+            image_size=int(value("image_size")),
+            workdir=str(value("workdir")),
+        )
+
+    def _execute(self, goal_handle: Any) -> Any:
+        result = self._train_type.Result()
+        result.val_recall = -1.0
+        try:
+            self._run(goal_handle, result)
+        except BaseException as error:  # noqa: BLE001 - every failure aborts the goal, the node stays up
+            self.get_logger().error(f"training failed: {type(error).__name__}: {error}")
+            self.get_logger().debug(traceback.format_exc())
+            result.success = False
+            result.message = f"{type(error).__name__}: {error}"
+            _free_cuda_memory()
+            goal_handle.abort()
+        finally:
+            with self._lock:
+                self._busy = False
+        return result
+
+    # ------------------------------------------------------------------------------------------ training
+    def _run(self, goal_handle: Any, result: Any) -> None:
+        import torch
+
+        from retinaface_ros.datasets import WiderFaceDataset
+        from retinaface_ros.learner import RetinaFaceLearner
+        from retinaface_ros.training import fit
+
+        job = goal_to_job(goal_handle.request, self._defaults(), torch.cuda.is_available())
+        learner = RetinaFaceLearner(**job.learner_kwargs)
+        dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
+        val = None
+        if job.val_dataset_root is not None:
+            val = WiderFaceDataset(job.val_dataset_root, [split_for(job.val_dataset_root, "val")])
+        pretrained_backbone = None
+        if job.pretrained_model is not None:
+            if pretrained_kind(job.pretrained_model) == "model":
+                learner.load(job.pretrained_model, verbose=False)
+            else:
+                pretrained_backbone = job.pretrained_model
+        job.output_path.mkdir(parents=True, exist_ok=True)
+        self.get_logger().info(
+            f"training {learner.backbone} on {dataset!r} for {learner.epochs} epoch(s) "
+            f"on {learner.device}; output {job.output_path}"
+        )
+        state = {"val_recall": -1.0}
+        feedback_type = self._train_type.Feedback
+
+        def on_progress(info: dict) -> None:
+            state["val_recall"] = info["val_recall"]
+            goal_handle.publish_feedback(
+                feedback_type(
+                    epoch=int(info["epoch"]),
+                    iteration=int(info["iteration"]),
+                    iterations_per_epoch=int(info["iterations_per_epoch"]),
+                    loss=float(info["loss"]),
+                    loss_box=float(info["loss_box"]),
+                    loss_class=float(info["loss_class"]),
+                    loss_landmarks=float(info["loss_landmarks"]),
+                    learning_rate=float(info["lr"]),
+                    eta_sec=float(info["eta_sec"]),
+                    val_recall=float(info["val_recall"]),
+                )
+            )
+
+        started = time.monotonic()
+        history = fit(
+            learner,
+            dataset,
+            val_dataset=val,
+            from_scratch=job.from_scratch,
+            silent=True,
+            verbose=False,
+            image_size=job.image_size,
+            pretrained_backbone=pretrained_backbone,
+            callback=on_progress,
+            should_stop=lambda: goal_handle.is_cancel_requested,
+        )
+        history["seconds"] = time.monotonic() - started
+        result.epochs_completed = int(history["epochs_completed"])
+        result.final_loss = float(history["loss"][-1]) if history["loss"] else float("nan")
+        result.val_recall = float(history["val_recall"][-1]) if history.get("val_recall") else -1.0
+        result.stats_json = json.dumps(history)
+        if history["stopped"]:
+            checkpoint = history["last_checkpoint"] or ""
+            result.success = False
+            result.model_path = checkpoint
+            result.message = f"canceled after {result.epochs_completed} epoch(s); checkpoint {checkpoint}"
+            self.get_logger().info(result.message)
+            goal_handle.canceled()
+            return
+        model_path = learner.save(job.output_path / f"retinaface_{learner.backbone}", verbose=False)
+        result.model_path = str(model_path)
+        result.success = True
+        result.message = f"trained {result.epochs_completed} epoch(s); model saved to {model_path}"
+        deploy_to = str(self.get_parameter("deploy_to").value).strip().strip("/")
+        if deploy_to:
+            result.message += "; " + self._deploy(deploy_to, str(model_path))
+        self.get_logger().info(result.message)
+        goal_handle.succeed()
+
+    def _deploy(self, node_name: str, model_path: str) -> str:
+        """Set ``/<node_name>``'s ``model_path`` parameter; returns a line for the result message."""
+        client = self.create_client(SetParameters, f"/{node_name}/set_parameters", callback_group=self._group)
+        try:
+            if not client.wait_for_service(timeout_sec=5.0):
+                return f"deploy to /{node_name} failed: its set_parameters service is not available"
+            value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=model_path)
+            future = client.call_async(
+                SetParameters.Request(parameters=[Parameter(name="model_path", value=value)])
+            )
+            done = threading.Event()
+            future.add_done_callback(lambda _f: done.set())
+            if not done.wait(DEPLOY_TIMEOUT_SEC) or future.result() is None:
+                return f"deploy to /{node_name} failed: no answer within {DEPLOY_TIMEOUT_SEC:.0f} s"
+            answer = future.result().results[0]
+            if not answer.successful:
+                return f"deploy to /{node_name} refused: {answer.reason}"
+            return f"deployed to /{node_name}"
+        finally:
+            self.destroy_client(client)
+
+
+def _free_cuda_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - best effort after a failure
+        pass
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the trainer node on a MultiThreadedExecutor; exit 0 on Ctrl-C / shutdown, 1 on failure."""
+    rclpy.init(args=args)
+    node: TrainerNode | None = None
+    code = 0
+    try:
+        node = TrainerNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RuntimeError as error:  # e.g. message packages not built
+        print(f"{NODE_NAME}: {error}", file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

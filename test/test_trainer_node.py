@@ -1,0 +1,162 @@
+"""The trainer node over real rclpy + DDS: result + feedback + deploy, cancel, one goal at a time, aborts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ros_helpers import require_rclpy
+from training_helpers import mini_wider, mini_wider_root
+
+pytestmark = pytest.mark.ros
+rclpy = require_rclpy()
+
+from action_msgs.msg import GoalStatus  # noqa: E402
+from rclpy.action import ActionClient  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+
+from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
+from retinaface_ros.ros.interfaces import import_interfaces  # noqa: E402
+from retinaface_ros.ros.trainer_node import TrainerNode  # noqa: E402
+from retinaface_ros.training import load_checkpoint  # noqa: E402
+
+TRAIN = import_interfaces()[2]
+
+
+def wait_for(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+@pytest.fixture(scope="module")
+def ros(tmp_path_factory):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    workdir = tmp_path_factory.mktemp("trainer")
+    trainer = TrainerNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("log_after", value=1),
+            Parameter("default_device", value="cpu"),
+            Parameter("image_size", value=160),
+            Parameter("workdir", value=str(workdir)),
+        ],
+    )
+    client_node = rclpy.create_node("trainer_test_client", context=context)
+    detector = rclpy.create_node("fake_detector", context=context)  # a real node with a model_path parameter
+    detector.declare_parameter("model_path", "")
+    client = ActionClient(client_node, TRAIN, "train")
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    for node in (trainer, client_node, detector):
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    assert client.wait_for_server(timeout_sec=10.0)
+    yield {"trainer": trainer, "client": client, "detector": detector, "workdir": workdir}
+    executor.shutdown()
+    for node in (trainer, client_node, detector):
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+    spinner.join(timeout=5)
+
+
+def _goal(**fields) -> object:
+    goal = TRAIN.Goal()
+    goal.dataset_root = str(mini_wider_root())
+    goal.device = "cpu"
+    for key, value in fields.items():
+        setattr(goal, key, value)
+    return goal
+
+
+def _send(client, goal, feedback: list | None = None):
+    future = client.send_goal_async(
+        goal, feedback_callback=(lambda m: feedback.append(m.feedback)) if feedback is not None else None
+    )
+    assert wait_for(future.done, 15.0)
+    return future.result()
+
+
+def _result(handle, timeout: float = 120.0):
+    future = handle.get_result_async()
+    assert wait_for(future.done, timeout), "no result"
+    return future.result()
+
+
+def test_bad_goals_abort_with_a_message_and_the_node_stays_up(ros, tmp_path: Path) -> None:
+    for goal, text in (
+        (_goal(dataset_root=str(tmp_path / "missing")), "dataset_root not found"),
+        (_goal(backbone="vgg16"), "unknown backbone"),
+        (_goal(lr_steps="a,b"), "lr_steps"),
+        (_goal(pretrained_model=str(tmp_path / "w.pth")), "pretrained_model not found"),
+    ):
+        handle = _send(ros["client"], goal)
+        assert handle.accepted
+        answer = _result(handle, 30.0)
+        assert answer.status == GoalStatus.STATUS_ABORTED
+        assert text in answer.result.message and not answer.result.success
+
+
+def test_goal_feedback_result_and_deploy(ros, mnet_weights, tmp_path: Path) -> None:
+    ros["trainer"].set_parameters([Parameter("deploy_to", value="fake_detector")])
+    feedback: list = []
+    goal = _goal(
+        pretrained_model=str(mnet_weights),
+        epochs=1,
+        batch_size=8,
+        lr=1e-4,
+        val_dataset_root=str(mini_wider_root()),
+        val_after=1,
+        output_path=str(tmp_path / "run"),
+    )
+    handle = _send(ros["client"], goal, feedback)
+    assert handle.accepted
+    answer = _result(handle)
+    ros["trainer"].set_parameters([Parameter("deploy_to", value="")])
+    result = answer.result
+    assert answer.status == GoalStatus.STATUS_SUCCEEDED, result.message
+    assert result.success and result.epochs_completed == 1 and "deployed to /fake_detector" in result.message
+    assert 0.0 <= result.val_recall <= 1.0 and np.isfinite(result.final_loss)
+    assert len(feedback) >= 3  # every iteration (log_after=1: 2 iterations) + the epoch end
+    assert feedback[0].iterations_per_epoch == 2 and feedback[0].learning_rate == pytest.approx(1e-4)
+    assert feedback[-1].val_recall == pytest.approx(result.val_recall)
+    model_path = Path(result.model_path)
+    assert model_path.exists() and model_path.is_relative_to(tmp_path / "run")
+    assert ros["detector"].get_parameter("model_path").value == result.model_path
+    learner = RetinaFaceLearner("mnet", device="cpu")
+    learner.load(model_path, verbose=False)
+    image, annotations = mini_wider("val", 1)[0]
+    faces = learner.infer(image, threshold=0.5, scales=(480, 860))
+    assert len(faces.data) >= 0.5 * len(annotations)
+
+
+def test_cancel_mid_run_and_second_goal_rejected(ros, tmp_path: Path) -> None:
+    feedback: list = []
+    goal = _goal(from_scratch=True, epochs=1000, batch_size=2, output_path=str(tmp_path / "long"))
+    handle = _send(ros["client"], goal, feedback)
+    assert handle.accepted
+    assert wait_for(lambda: len(feedback) >= 2, 60.0)
+    second = _send(ros["client"], _goal(from_scratch=True, epochs=1))
+    assert not second.accepted  # one goal at a time
+    cancel = handle.cancel_goal_async()
+    assert wait_for(cancel.done, 10.0)
+    answer = _result(handle, 60.0)
+    assert answer.status == GoalStatus.STATUS_CANCELED
+    checkpoint = Path(answer.result.model_path)
+    assert checkpoint.is_file() and str(checkpoint) in answer.result.message
+    assert load_checkpoint(checkpoint)["backbone"] == "mnet"
+    RetinaFaceLearner("mnet", device="cpu").load(checkpoint, verbose=False)  # the weights load as a model
+    # the node takes the next goal once the canceled one is done
+    handle = _send(
+        ros["client"], _goal(from_scratch=True, epochs=1, batch_size=8, output_path=str(tmp_path / "after"))
+    )
+    assert handle.accepted
+    assert _result(handle).status == GoalStatus.STATUS_SUCCEEDED
