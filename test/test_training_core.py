@@ -275,3 +275,12 @@ def test_kill_during_training_then_resume(tmp_path: Path) -> None:
     assert history["epochs_completed"] == last + 1
     assert load_checkpoint(checkpoint_path(temp, "", last + 1))["epoch"] == last + 1
     assert not [p for p in temp.iterdir() if ".tmp-" in p.name]  # stale temp files were cleaned up
+
+
+def test_resnet_backbone_trains_too() -> None:
+    learner = _learner(backbone="resnet", epochs=1, lr=1e-3)
+    history = fit(
+        learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=64
+    )
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    assert learner.model.backbone_name == "resnet" and not learner.model.training
