@@ -284,3 +284,15 @@ def test_resnet_backbone_trains_too() -> None:
     )
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     assert learner.model.backbone_name == "resnet" and not learner.model.training
+
+
+def test_flip_appends_a_mirrored_copy_of_each_image() -> None:
+    from retinaface_ros.training.loop import TrainingSet
+
+    data = mini_wider("train", 2)
+    plain = TrainingSet(data, TrainTransform(160, augment=False), mirror=True)
+    assert len(plain) == 4
+    image, targets = plain[0]
+    flipped, flipped_targets = plain[2]
+    torch.testing.assert_close(flipped, image.flip(-1), atol=1e-3, rtol=0)  # square crops: exact mirror
+    np.testing.assert_allclose(flipped_targets[:, 0].numpy(), 1 - targets[:, 2].numpy(), atol=1e-5)
