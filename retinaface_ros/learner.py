@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
-from retinaface_ros.inference import Detections, Detector, InferenceParams, as_bgr_image
+from retinaface_ros.inference import Detections, Detector, InferenceParams, as_bgr_image, fast_detector
 from retinaface_ros.model import BACKBONES, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 
@@ -161,6 +161,11 @@ class RetinaFaceLearner:
         self._refresh_detector()
 
     def _refresh_detector(self) -> None:
+        """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
+
+        The copy is cast to fp16 when ``fp16`` and laid out channels_last on CUDA; ``self.model`` stays the
+        trainable fp32 module that ``save`` and ``fit`` use.
+        """
         if self.ort_session is not None:
             from retinaface_ros.onnx_runtime import OnnxForward
 
@@ -168,12 +173,7 @@ class RetinaFaceLearner:
             self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
             return
         assert self.model is not None
-        model = self.model
-        dtype = torch.float32
-        if self.fp16:
-            model = model.half()
-            dtype = torch.float16
-        self._detector = Detector(model, self.config, self.device, model.with_mask_head, dtype)
+        self._detector = fast_detector(self.model, self.config, self.device, self.fp16)
 
     def load(self, path: str | Path, verbose: bool = True) -> None:
         """Load a model: an OpenDR model folder (PyTorch or ONNX) or a public ``.pth`` state dict.
@@ -272,12 +272,23 @@ class RetinaFaceLearner:
         from_scratch: bool = False,
         silent: bool = False,
         verbose: bool = True,
+        **kwargs: Any,
     ) -> dict:
-        """Train on a DetectionDataset; see :func:`retinaface_ros.training.loop.fit`."""
+        """Train on a DetectionDataset; returns per-epoch loss lists (and val metrics when computed).
+
+        Further keywords (``image_size``, ``pretrained_backbone``, ``callback``, ``should_stop``, ``augment``,
+        ``num_workers``, ``seed``) go to :func:`retinaface_ros.training.loop.fit`.
+        """
         from retinaface_ros.training.loop import fit
 
         return fit(
-            self, dataset, val_dataset=val_dataset, from_scratch=from_scratch, silent=silent, verbose=verbose
+            self,
+            dataset,
+            val_dataset=val_dataset,
+            from_scratch=from_scratch,
+            silent=silent,
+            verbose=verbose,
+            **kwargs,
         )
 
     def eval(

@@ -25,12 +25,24 @@ def nms(
     xywh[:, :2] = boxes[:, :2]
     xywh[:, 2:] = boxes[:, 2:] - boxes[:, :2] + 1.0  # pixel-inclusive, as the reference
     scores = np.asarray(scores, dtype=np.float32)
-    keep = cv2.dnn.NMSBoxes(xywh, scores, float(min(0.0, scores.min())), float(iou_threshold))
+    if scores.min() <= 0:  # OpenCV drops scores ≤ its (non-negative) threshold: use positive ranks instead
+        ranks = np.empty(len(scores), np.float32)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores), 0, -1, dtype=np.float32)
+        scores = ranks
+    keep = cv2.dnn.NMSBoxes(xywh, scores, 0.0, float(iou_threshold))
     return np.asarray(keep, dtype=np.int64).reshape(-1)
 
 
-def nms_torch(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Exact greedy NMS without a per-box Python loop (for GPU tensors).
+_ROUNDS_PER_CHECK = 3
+
+
+def nms_torch(
+    boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, groups: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Exact greedy NMS without a per-box Python loop (for GPU tensors), highest score first.
+
+    ``groups`` (one id per box, e.g. the image of a batch) confines suppression to boxes of the same group,
+    so one call does the NMS of a whole batch.
 
     Box j is kept iff no kept box with a higher score overlaps it by more than the threshold. Starting from
     "all kept", repeating that rule converges to the greedy result in as many rounds as the longest
@@ -46,9 +58,15 @@ def nms_torch(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -
     wh = (bottom_right - top_left + 1).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
     iou = inter / (areas[:, None] + areas[None, :] - inter)
-    suppresses = torch.triu(iou > iou_threshold, diagonal=1).to(torch.float32)  # i (higher) suppresses j
+    over = iou > iou_threshold
+    if groups is not None:
+        g = groups[order]
+        over &= g[:, None] == g[None, :]
+    suppresses = torch.triu(over, diagonal=1).to(torch.float32)  # i (higher) suppresses j
     keep = torch.ones(len(b), dtype=torch.float32, device=b.device)
     for _ in range(len(b)):
+        for _ in range(_ROUNDS_PER_CHECK):  # a few rounds per host sync: fixpoint rounds are idempotent
+            keep = ((keep @ suppresses) == 0).to(torch.float32)
         new_keep = ((keep @ suppresses) == 0).to(torch.float32)
         if torch.equal(new_keep, keep):
             break

@@ -1,0 +1,1 @@
+"""``retinaface bench``: timing tables for the inference fast paths against a port of the public pipeline."""
