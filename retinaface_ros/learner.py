@@ -163,7 +163,7 @@ class RetinaFaceLearner:
     def _refresh_detector(self) -> None:
         """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
 
-        The copy is cast to fp16 when ``fp16`` and laid out channels_last on CUDA; ``self.model`` stays the
+        The copy is cast to fp16 when ``fp16`` and laid out channels_last; ``self.model`` stays the
         trainable fp32 module that ``save`` and ``fit`` use.
         """
         if self.ort_session is not None:
