@@ -4,6 +4,7 @@ live parameters, model reload, lifecycle, and one run as a separate process."""
 from __future__ import annotations
 
 import array
+import os
 import signal
 import subprocess
 import threading
@@ -37,9 +38,10 @@ FACE_ARRAY = import_interfaces()[0]
 SCALES = [480, 860]
 SUCCESS = TransitionCallbackReturn.SUCCESS
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+NS = f"/t{os.getpid()}"  # this session's own namespace: no crosstalk even if another run shares the domain
 
 
-def wait_for(predicate, timeout: float = 15.0, period: float = 0.02) -> bool:
+def wait_for(predicate, timeout: float = 30.0, period: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -106,6 +108,7 @@ def ros(mnet_weights):
     context = rclpy.Context()
     rclpy.init(context=context)
     node = DetectorNode(
+        namespace=NS,
         context=context,
         parameter_overrides=[
             Parameter("model_path", value=str(mnet_weights)),
@@ -117,7 +120,7 @@ def ros(mnet_weights):
     )
     assert node.trigger_configure() == SUCCESS
     assert node.trigger_activate() == SUCCESS
-    probe = Probe(context)
+    probe = Probe(context, namespace=NS)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(probe.node)
@@ -365,7 +368,7 @@ def test_compressed_input_and_lifecycle_reconfigure(ros, selfie, reference):
 def test_lifecycle_services_and_failed_configure(ros, mnet_weights):
     _, probe, executor = ros
     node = DetectorNode(
-        namespace="/lc",
+        namespace=f"{NS}/lc",
         context=probe.node.context,
         parameter_overrides=[
             Parameter("model_path", value="/nonexistent/model.pth"),
@@ -375,7 +378,7 @@ def test_lifecycle_services_and_failed_configure(ros, mnet_weights):
     )
     executor.add_node(node)
     try:
-        client = probe.node.create_client(GetState, "/lc/retinaface_detector/get_state")
+        client = probe.node.create_client(GetState, f"{NS}/lc/retinaface_detector/get_state")
         assert client.wait_for_service(timeout_sec=10)
 
         def state() -> str:
@@ -388,9 +391,9 @@ def test_lifecycle_services_and_failed_configure(ros, mnet_weights):
         assert node.set_parameters([Parameter("model_path", value=str(mnet_weights))])[0].successful
         assert node.trigger_configure() == SUCCESS and state() == "inactive" and node.model is not None
         assert node.trigger_activate() == SUCCESS and state() == "active"
-        assert wait_for(lambda: probe.node.count_subscribers("/lc/image") == 1)
+        assert wait_for(lambda: probe.node.count_subscribers(f"{NS}/lc/image") == 1)
         assert node.trigger_deactivate() == SUCCESS and state() == "inactive" and node.model is None
-        assert wait_for(lambda: probe.node.count_subscribers("/lc/image") == 0)
+        assert wait_for(lambda: probe.node.count_subscribers(f"{NS}/lc/image") == 0)
         assert node.trigger_cleanup() == SUCCESS and state() == "unconfigured"
     finally:
         executor.remove_node(node)
@@ -415,32 +418,34 @@ def test_params_file_applies_in_any_namespace(tmp_path):
         context.try_shutdown()
 
 
-def _detector_process(*ros_args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "retinaface_ros.ros.detector_node",
-            "--ros-args",
-            "--params-file",
-            str(REPO_ROOT / "config" / "detector.yaml"),
-            *ros_args,
-        ],
-        cwd=REPO_ROOT,
-        env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def _detector_process(log: Path, *ros_args: str) -> subprocess.Popen:
+    with log.open("w") as out:  # a file, not a pipe: a full pipe would block the child
+        return subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "retinaface_ros.ros.detector_node",
+                "--ros-args",
+                "--params-file",
+                str(REPO_ROOT / "config" / "detector.yaml"),
+                *ros_args,
+            ],
+            cwd=REPO_ROOT,
+            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
-def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfie):
-    failing = _detector_process("-p", "model_path:=/nonexistent/model.pth", "-p", "device:=cpu")
+def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfie, tmp_path):
+    failing_log, log = tmp_path / "failing.log", tmp_path / "detector.log"
+    failing = _detector_process(failing_log, "-p", "model_path:=/nonexistent/model.pth", "-p", "device:=cpu")
     process = _detector_process(
+        log,
         "-r",
-        "__ns:=/sub",
+        f"__ns:={NS}_sub",
         "-r",
-        "image:=/sub_cam/image",
+        f"image:={NS}_cam/image",
         "-p",
         f"model_path:={mnet_weights}",
         "-p",
@@ -450,24 +455,32 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
     )
     context = rclpy.Context()
     rclpy.init(context=context)
-    probe = Probe(context, namespace="/sub")
-    publisher = probe.node.create_publisher(Image, "/sub_cam/image", RELIABLE)
+    probe = Probe(context, namespace=f"{NS}_sub")
+    publisher = probe.node.create_publisher(Image, f"{NS}_cam/image", RELIABLE)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(probe.node)
     thread = threading.Thread(target=executor.spin, daemon=True)
     thread.start()
     try:
-        frame = bgr8_to_imgmsg(selfie[:480, :640].copy())
+        # 320x240 (230 kB) fits a Fast DDS shared-memory segment; bigger best-effort frames go over UDP
+        # fragments, which the default socket buffers lose (use qos_reliability: reliable for those).
+        frame = bgr8_to_imgmsg(selfie[300:540, 600:920].copy())
         deadline = time.monotonic() + 60
         while "proc" not in probe.detections and time.monotonic() < deadline and process.poll() is None:
             publisher.publish(probe.stamp(frame, "proc"))  # best-effort input: resend until one is processed
             time.sleep(0.5)
-        assert "proc" in probe.detections, process.stdout.read() if process.poll() is not None else "timeout"
+        if "proc" not in probe.detections:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=15)
+            pytest.fail(
+                f"no detections from the detector process (rc {process.returncode}):\n{log.read_text()}"
+            )
         assert probe.detections["proc"].header.frame_id == "proc"
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
-        output = failing.communicate(timeout=60)[0]
-        assert failing.returncode == 1 and "does not exist" in output, output
+        assert process.wait(timeout=15) == 0, log.read_text()
+        assert failing.wait(timeout=60) == 1
+        assert "does not exist" in failing_log.read_text(), failing_log.read_text()
     finally:
         for child in (process, failing):
             if child.poll() is None:
@@ -495,3 +508,28 @@ def test_model_url_is_downloaded_once_into_the_cache(mnet_weights, tmp_path):
     assert second.source == first.source and cached.stat().st_mtime_ns == mtime
     for model in (first, second):
         release_model(model)
+
+
+def test_image_publisher_feeds_the_detector(ros, selfie_path):
+    from retinaface_ros.ros.image_publisher import ImagePublisher
+
+    node, probe, executor = ros
+    publisher = ImagePublisher(
+        namespace=NS,
+        context=probe.node.context,
+        parameter_overrides=[
+            Parameter("path", value=str(selfie_path)),
+            Parameter("rate", value=20.0),
+            Parameter("encoding", value="rgb8"),
+            Parameter("count", value=3),
+            Parameter("frame_id", value="from-image-publisher"),
+        ],
+    )
+    executor.add_node(publisher)
+    try:
+        assert wait_for(lambda: publisher.done, timeout=10) and publisher.sent == 3
+        assert wait_for(lambda: "from-image-publisher" in probe.detections)
+        assert len(probe.detections["from-image-publisher"].detections) > 20
+    finally:
+        executor.remove_node(publisher)
+        publisher.destroy_node()

@@ -36,6 +36,10 @@ def frames(path: Path, loop: bool) -> Iterator[np.ndarray]:
     else:
         raise FileNotFoundError(f"path {str(path)!r} does not exist")
     is_video = len(files) == 1 and files[0].suffix.lower() not in IMAGE_SUFFIXES
+    return _generate(files, is_video, loop)
+
+
+def _generate(files: list[Path], is_video: bool, loop: bool) -> Iterator[np.ndarray]:
     cache: dict[Path, np.ndarray] = {}
     while True:
         if is_video:
