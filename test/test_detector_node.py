@@ -168,10 +168,10 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     ), f"no output for {frame_id}"
     msg = probe.detections[frame_id]
     assert msg.header == sent_header
-    expected = reference.detect_arrays(image, 0.8, 0.4, SCALES, 0.8)
+    expected = reference.infer(image, threshold=0.8, nms_threshold=0.4, scales=SCALES, mask_thresh=0.8)
     assert len(expected) > 20 and len(msg.detections) == len(expected)
-    assert np.all(iou(boxes_of(msg), expected.boxes) >= 0.99)
-    for det, score in zip(msg.detections, expected.scores, strict=True):
+    assert np.all(iou(boxes_of(msg), np.array([box.xyxy() for box in expected])) >= 0.99)
+    for det, score in zip(msg.detections, [box.confidence for box in expected], strict=True):
         assert det.header == sent_header
         assert det.results[0].hypothesis.class_id == "face"
         assert det.results[0].hypothesis.score == pytest.approx(float(score), abs=1e-4)
@@ -181,7 +181,7 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     for index, face in enumerate(faces.faces):
         assert face.detection_index == index and face.masked is False
         points = np.array([[p.x, p.y] for p in face.landmarks])
-        np.testing.assert_allclose(points, expected.landmarks[index], atol=0.05)
+        np.testing.assert_allclose(points, expected[index].landmarks, atol=0.05)
     annotated = probe.annotated[frame_id]
     assert annotated.header == sent_header and annotated.encoding == "bgr8"
     assert (annotated.height, annotated.width) == image.shape[:2]
