@@ -1,21 +1,114 @@
 #!/usr/bin/env bash
-# GPU check for the inference fast paths: CUDA tests, then `retinaface bench` on CUDA (JSON into $OUT).
+# GPU check for the inference fast paths, one run of ≤ 280 s: versions, the CUDA tests, `retinaface bench` on
+# CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the optional torch.compile lever for R50.
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
-#                                                              ".shared/images/selfie.jpg"], timeout_s=560)
+#                                                              ".shared/images/selfie.jpg"], timeout_s=330)
 # where .shared is an ignored symlink to the shared data folder (RETINAFACE_SHARED points there).
+# Every stage has its own hard timeout and a failing stage does not stop the next.
 set -u
 OUT=${OUT:-bench/results}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export RETINAFACE_SHARED=${RETINAFACE_SHARED:-$PWD/.shared}
 PY=${PYTHON:-python3}
-nvidia-smi -L
-$PY -c "import torch, cv2; print('torch', torch.__version__, 'cv2', cv2.__version__, torch.cuda.get_device_name(0))"
-timeout 150 $PY -m pytest -q -p no:cacheprovider test/test_fast_paths.py -k "cuda or batch or nms" 2>&1 \
-  | tee "$OUT/gpu_pytest.log" | tail -25
-timeout ${BENCH_TIMEOUT:-330} $PY -m retinaface_ros bench --devices cuda --batches 1,8,32 \
-  --runs ${RUNS:-30} --warmup 5 --levers --out "$OUT/gpu_bench.json" >/dev/null 2>"$OUT/gpu_bench.log"
-echo "bench exit $?"
-grep "^#" "$OUT/gpu_bench.log"
-grep -v "^#" "$OUT/gpu_bench.log" | tail -20
+RUNS=${RUNS:-30}
+stage() { echo; echo "=== [$SECONDS s] $*"; }
+
+stage "(a) machine"
+timeout 10 nvidia-smi -L || echo "nvidia-smi failed ($?)"
+timeout 30 $PY -c "
+import torch, cv2, numpy, sys
+print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda,
+      'cudnn', torch.backends.cudnn.version(), 'cv2', cv2.__version__, 'numpy', numpy.__version__)
+print('gpu', torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+try:
+    import triton; print('triton', triton.__version__)
+except Exception as e: print('triton missing', e)
+import retinaface_ros.inference, retinaface_ros.commands.bench; print('imports ok')
+" || echo "version check failed ($?)"
+
+stage "(b) CUDA tests (test/test_fast_paths.py: cuda, batch, nms, packed)"
+timeout 90 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py -k "cuda or batch or nms or packed" \
+  >"$OUT/gpu_pytest.log" 2>&1
+echo "pytest exit $?"
+grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu_pytest.log" | tail -15
+grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
+
+stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess"
+timeout 100 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
+  --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_mnet.json" \
+  >/dev/null 2>"$OUT/gpu_bench_mnet.log"
+echo "bench mnet exit $?"
+grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
+stage "(c) bench: R50 1280x720 (default scales → 1820x1024) b1 fp16 + fp32"
+timeout 50 $PY -m retinaface_ros bench --devices cuda --backbones resnet --inputs 1280x720 --batches 1 \
+  --runtimes torch-fp16,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_r50.json" \
+  >/dev/null 2>"$OUT/gpu_bench_r50.log"
+echo "bench r50 exit $?"
+grep "^#" "$OUT/gpu_bench_r50.log"; grep -v "^#" "$OUT/gpu_bench_r50.log" | tail -8
+
+stage "(d) summary → $OUT/gpu_bench.json"
+timeout 20 $PY - "$OUT" <<'EOF' || echo "summary failed ($?)"
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+merged, rows = None, []
+for name in ("gpu_bench_mnet.json", "gpu_bench_r50.json"):
+    path = out / name
+    if not path.exists():
+        print("missing", path); continue
+    report = json.loads(path.read_text())
+    merged = merged or report
+    rows += report["rows"]
+if merged is None:
+    sys.exit("no bench output")
+merged["rows"] = rows
+(out / "gpu_bench.json").write_text(json.dumps(merged, indent=1) + "\n")
+print(merged["machine"].get("gpu"), "torch", merged["machine"]["torch"], "runs", merged["settings"]["runs"])
+head = f"{'backbone':8} {'input':9} {'b':>3} {'runtime':17} {'pre':>6} {'fwd':>6} {'post':>6} {'total':>7} {'img/s':>8} {'faces':>6}  packed/overflow/notconv  graph_failures"
+print(head); print("-" * len(head))
+for r in rows:
+    m = lambda k: r[k]["median"]
+    print(f"{r['backbone']:8} {r['input']:9} {r['batch']:>3} {r['runtime']:17} {m('preprocess_ms'):6.2f} {m('forward_ms'):6.2f} "
+          f"{m('postprocess_ms'):6.2f} {m('total_ms'):7.3f} {r['fps']:8.1f} {r['faces_per_image']:6.1f}  "
+          f"{r.get('packed')}/{r.get('fallback_overflow')}/{r.get('fallback_not_converged')}  {r.get('graph_failures')}")
+EOF
+
+left=$((275 - SECONDS)); [ "$left" -gt 120 ] && left=120
+stage "(e) optional lever: R50 fp16 1820x1024 network, torch.compile max-autotune-no-cudagraphs (timeout ${left}s)"
+if [ "$left" -ge 20 ]; then
+timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -20
+import time, torch
+from retinaface_ros.inference import fast_detector
+from retinaface_ros.model import RetinaFace, config_for
+
+def bench(name, fn, runs=30):
+    for _ in range(3): fn()
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(runs): fn()
+    torch.cuda.synchronize(); print(f"{name}: {(time.perf_counter() - t) / runs * 1e3:.3f} ms", flush=True)
+
+torch.manual_seed(0)
+model = RetinaFace("resnet").eval()
+config = config_for("resnet")
+x = torch.randint(0, 256, (1, 1024, 1820, 3), dtype=torch.uint8, device="cuda")
+with torch.inference_mode():
+    det = fast_detector(model, config, "cuda", fp16=True)
+    bench("R50 fp16 eager network (cudnn.benchmark)", lambda: det.forward(det.normalise(x)))
+    bench("R50 fp16 CUDA graph network", lambda: det.run(x))
+    t0 = time.perf_counter()
+    compiled = torch.compile(det.forward, mode="max-autotune-no-cudagraphs")
+    det.forward(det.normalise(x)); compiled(det.normalise(x)); torch.cuda.synchronize()
+    print(f"compile: {time.perf_counter() - t0:.1f} s", flush=True)
+    bench("R50 fp16 compiled network (eager launch)", lambda: compiled(det.normalise(x)))
+    det_c = fast_detector(model, config, "cuda", fp16=True)
+    det_c.forward = compiled
+    bench("R50 fp16 compiled network in our CUDA graph", lambda: det_c.run(x))
+    print("graph failures:", det_c.graph_failures, flush=True)
+EOF
+echo "compile lever exit ${PIPESTATUS[0]} (124 = timed out)"
+else
+  echo "skipped: no time left"
+fi
+stage "done"

@@ -154,8 +154,11 @@ class Detector:
       numpy postprocess with OpenCV NMS.
     * CUDA: each frame is resized straight into a pinned uint8 staging buffer and uploaded as uint8 (¼ of
       the bytes); mean subtraction, the fp16/channels_last cast and the network run as one CUDA graph per
-      (batch, height, width) (eager if capture fails); decode and NMS (``nms_torch``) stay on the GPU and the
-      result comes back in one copy.
+      (batch, height, width) (eager if capture fails). The postprocess (:func:`packed_postprocess`:
+      threshold, top-``top_k``, decode, ``nms_rounds`` NMS rounds, packing) is a second graph replayed right
+      after, over the network's static outputs, with the thresholds as device inputs; its one packed buffer
+      comes back in one copy into pinned memory with one sync. Images with more than ``top_k`` candidates
+      or an unconverged NMS are redone by the exact path (``counters`` counts them).
     """
 
     def __init__(
@@ -171,6 +174,9 @@ class Detector:
         fast_preprocess: bool = True,
         fast_postprocess: bool = True,
         max_graphs: int = 8,
+        packed: bool | None = None,
+        top_k: int = 1024,
+        nms_rounds: int = 8,
     ) -> None:
         self.forward = forward
         self.config = config
@@ -190,6 +196,13 @@ class Detector:
         self._staging: dict[tuple[int, ...], tuple[torch.Tensor, Any]] = {}
         self._scales: dict[tuple[int, int, float, str], torch.Tensor] = {}
         self.graph_failures: list[str] = []
+        self.packed = packed
+        self.top_k = top_k
+        self.nms_rounds = nms_rounds
+        self._eager_posts: dict[tuple[int, ...], _PackedPost] = {}
+        self.counters = {"packed": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
+        if on_cuda:
+            torch.backends.cudnn.benchmark = True  # fixed shapes per graph: pick the fastest convolutions
 
     # ------------------------------------------------------------------------------------------ preprocess
     def preprocess(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
@@ -300,31 +313,110 @@ class Detector:
         results: list[Detections | None] = [None] * len(images)
         for (height, width, factor), indices in group_by_shape(images, params.scales).items():
             outputs = self.run(self.prepare([images[i] for i in indices], factor))
-            if len(indices) > 1 and outputs[1].is_cuda and self.fast_postprocess:
-                found = self._postprocess_batch_torch(
-                    outputs,
-                    (height, width),
-                    [images[i].shape[:2] for i in indices],
-                    factor,
-                    params,
-                    apply_nms,
-                )
-                if found is not None:
-                    for index, detections in zip(indices, found, strict=True):
-                        results[index] = detections
-                    continue
-            for row, index in enumerate(indices):
-                results[index] = self.postprocess(
-                    [out[row] for out in outputs],
-                    (height, width),
-                    images[index].shape[:2],
-                    factor,
-                    params,
-                    apply_nms,
-                )
+            found = self.postprocess_group(
+                outputs, (height, width), [images[i].shape[:2] for i in indices], factor, params, apply_nms
+            )
+            for index, detections in zip(indices, found, strict=True):
+                results[index] = detections
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------------ postprocess
+    def postprocess_group(
+        self,
+        outputs: Sequence[torch.Tensor],
+        input_hw: tuple[int, int],
+        image_hws: Sequence[tuple[int, int]],
+        factor: float,
+        params: InferenceParams,
+        apply_nms: bool = True,
+    ) -> list[Detections]:
+        """Detections for each image of one forward pass (batched outputs N×P×…)."""
+        if apply_nms and self.fast_postprocess and self._use_packed(outputs):
+            host = self.packed_results(outputs, input_hw, factor, params)
+            limit = self._top_k(outputs[1].shape[1])
+            results = []
+            for row, image_hw in enumerate(image_hws):
+                kept, converged, count = host[row, 0, :3]
+                if count > limit and limit < PRE_NMS_TOP_K:
+                    self.counters["fallback_overflow"] += 1
+                elif converged < 0.5:
+                    self.counters["fallback_not_converged"] += 1
+                else:
+                    self.counters["packed"] += 1
+                    results.append(_pack_to_detections(host[row, 1 : 1 + int(kept)], image_hw))
+                    continue
+                exact = [out[row] for out in outputs]
+                results.append(self.postprocess(exact, input_hw, image_hw, factor, params, apply_nms))
+            return results
+        if len(image_hws) > 1 and outputs[1].is_cuda and self.fast_postprocess:
+            found = self._postprocess_batch_torch(outputs, input_hw, image_hws, factor, params, apply_nms)
+            if found is not None:
+                return found
+        return [
+            self.postprocess([out[row] for out in outputs], input_hw, image_hw, factor, params, apply_nms)
+            for row, image_hw in enumerate(image_hws)
+        ]
+
+    def _use_packed(self, outputs: Sequence[torch.Tensor]) -> bool:
+        return outputs[1].is_cuda if self.packed is None else self.packed
+
+    def _top_k(self, num_priors: int) -> int:
+        return max(1, min(self.top_k, num_priors, PRE_NMS_TOP_K))
+
+    def packed_results(
+        self,
+        outputs: Sequence[torch.Tensor],
+        input_hw: tuple[int, int],
+        factor: float,
+        params: InferenceParams,
+    ) -> np.ndarray:
+        """:func:`packed_postprocess` of a batch's outputs as a host array N×(1+rows)×16: a graph replay (on
+        the network graph's static outputs) or an eager call, then one copy and one sync."""
+        conf = outputs[1]
+        key = (conf.shape[0], *input_hw)
+        graph = self._graphs.get(key) if conf.is_cuda else None
+        static = graph is not None and graph.static_outputs[1] is conf
+        post = graph.post if static else self._eager_posts.get(key)
+        if post is None:
+            post = self._make_post(outputs, input_hw, capture=static)
+            if static:
+                graph.post = post
+            else:
+                self._eager_posts[key] = post
+                while len(self._eager_posts) > self.max_graphs:
+                    self._eager_posts.pop(next(iter(self._eager_posts)))
+        height, width = input_hw
+        sx, sy = width / factor, height / factor
+        settings = (params.threshold, params.nms_threshold, params.mask_thresh, sx, sy, sx, sy, 0.0)
+        return post(settings, outputs)
+
+    def _make_post(
+        self, outputs: Sequence[torch.Tensor], input_hw: tuple[int, int], capture: bool
+    ) -> _PackedPost:
+        conf = outputs[1]
+        priors = self.priors(*input_hw, conf.device)
+        has_mask = self.has_mask_head and len(outputs) > 3
+        top_k, rounds, variances = self._top_k(conf.shape[1]), self.nms_rounds, self.config.variances
+
+        def fn(outs: Sequence[torch.Tensor], settings: torch.Tensor) -> torch.Tensor:
+            outs = outs if has_mask else outs[:3]
+            return packed_postprocess(outs, priors, settings, variances, top_k, rounds)
+
+        post = _PackedPost(fn, conf.device)
+        if capture:
+            try:
+                post.capture(outputs)
+            except Exception as error:  # an optimisation: run the same function eagerly
+                self.graph_failures.append(
+                    f"postprocess {tuple(conf.shape)}: {type(error).__name__}: {error}"
+                )
+                warnings.warn(
+                    f"CUDA graph capture of the postprocess failed, running eagerly: {error}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return post
+
     def postprocess(
         self,
         outputs: Sequence[torch.Tensor],
@@ -544,7 +636,133 @@ class _CudaGraphForward:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_outputs = tuple(fn(self.static_input))
+        self.post: _PackedPost | None = None  # the postprocess graph over static_outputs
 
     def replay(self) -> tuple[torch.Tensor, ...]:
         self.graph.replay()
         return self.static_outputs
+
+
+def packed_postprocess(
+    outputs: Sequence[torch.Tensor],
+    priors: torch.Tensor,
+    settings: torch.Tensor,
+    variances: tuple[float, float],
+    top_k: int,
+    rounds: int,
+    rows: int = POST_NMS_TOP_K,
+) -> torch.Tensor:
+    """The whole postprocess of a batch as fixed-shape tensor ops (no host sync; CUDA-graph capturable).
+
+    ``outputs``: loc N×P×4, conf N×P×2, landmarks N×P×10 (and mask N×P×2), any float dtype (computed in
+    fp32); ``priors`` P×4; ``settings`` fp32 device tensor (threshold, nms_threshold, mask_thresh, sx, sy,
+    sx, sy, ·), sx/sy the resized width/height over the resize factor. Per image: the ``top_k`` best
+    candidates above the threshold, decoded, greedy NMS (pixel-inclusive IoU, as ``nms_torch``) by
+    ``rounds`` fixed-point rounds, kept ones packed first.
+
+    Returns N×(1+min(top_k, rows))×16 fp32: row 0 = (kept, converged, candidates, 0…); then the kept
+    detections by score as (x1, y1, x2, y2, 10 landmark coordinates, score, class), unclipped. The result
+    is exact iff converged and candidates ≤ top_k.
+    """
+    loc, conf, landmarks = outputs[0], outputs[1], outputs[2]
+    n, p = conf.shape[:2]  # p < 2**20
+    k = min(top_k, p)
+    rows = min(rows, k)
+    threshold, nms_threshold, mask_thresh = settings[0], settings[1], settings[2]
+    scores = conf[..., 1].float().contiguous()
+    above = scores > threshold
+    count = above.sum(1)
+    # Rank by (score, then lower prior index) as the numpy path's stable sort: scores ≥ 0 order as their
+    # bit patterns, so one int64 key breaks fp16's frequent score ties deterministically.
+    ranks = torch.arange(p - 1, -1, -1, device=conf.device)
+    key = torch.where(above, scores.view(torch.int32).long() * (1 << 20) + ranks, -1)
+    index = torch.topk(key, k, dim=1).indices  # sorted: candidates first
+    top_scores = scores.gather(1, index)
+    valid = torch.arange(k, device=conf.device)[None, :] < count[:, None]
+    picked = index.reshape(-1)
+    priors_k = priors.index_select(0, picked).view(n, k, 4)
+    loc_k = loc.gather(1, index[..., None].expand(n, k, loc.shape[2])).float()
+    marks_k = landmarks.gather(1, index[..., None].expand(n, k, landmarks.shape[2])).float()
+    boxes = decode_boxes(loc_k, priors_k, variances) * settings[3:7]
+    points = decode_landmarks(marks_k, priors_k, variances) * settings[3:5].repeat(5)
+    if len(outputs) > 3:
+        mask = outputs[3].gather(1, index[..., None].expand(n, k, outputs[3].shape[2]))
+        classes = (mask[..., 1].float() > mask_thresh).float()
+    else:
+        classes = torch.zeros_like(top_scores)
+
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
+    width = torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :]) + 1
+    height = torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :]) + 1
+    inter = width.clamp(min=0) * height.clamp(min=0)
+    iou = inter / (areas[:, :, None] + areas[:, None, :] - inter)
+    over = (iou > nms_threshold) & valid[:, :, None] & valid[:, None, :]
+    dtype = torch.float16 if conf.is_cuda else torch.float32  # 0/1 sums ≤ k stay exact enough to test == 0
+    suppresses = torch.triu(over.to(dtype), diagonal=1)  # [i, j]: i (higher score) suppresses j
+    keep = valid.to(dtype)
+    for _ in range(rounds):
+        keep = (torch.bmm(keep[:, None, :], suppresses)[:, 0] == 0).to(dtype) * valid
+    again = (torch.bmm(keep[:, None, :], suppresses)[:, 0] == 0).to(dtype) * valid
+    converged = (again == keep).all(1)
+    kept_mask = keep > 0
+
+    kept = kept_mask.sum(1)
+    position = kept_mask.long().cumsum(1)  # 1-based row of each kept box
+    slot = torch.arange(n, device=conf.device)[:, None] * (rows + 1) + position
+    dump = n * (rows + 1)
+    slot = torch.where(kept_mask & (position <= rows), slot, dump)
+    packed = torch.cat((boxes, points, top_scores[..., None], classes[..., None]), dim=-1)
+    flat = torch.zeros(dump + 1, 16, dtype=torch.float32, device=conf.device)
+    flat.index_copy_(0, slot.reshape(-1), packed.reshape(-1, 16))  # dropped rows all land on the dump row
+    out = flat[:dump].view(n, rows + 1, 16)
+    out[:, 0, :3] = torch.stack((kept.clamp(max=rows).float(), converged.float(), count.float()), dim=1)
+    return out
+
+
+class _PackedPost:
+    """:func:`packed_postprocess` for one (batch, height, width): device settings, optional CUDA graph over
+    static network outputs, pinned host buffer."""
+
+    def __init__(
+        self, fn: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor], device: torch.device
+    ) -> None:
+        self.fn = fn
+        self.settings = torch.zeros(8, dtype=torch.float32, device=device)
+        self.values: tuple[float, ...] | None = None
+        self.outputs: Sequence[torch.Tensor] | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_out: torch.Tensor | None = None
+        self.host: torch.Tensor | None = None
+
+    def capture(self, outputs: Sequence[torch.Tensor]) -> None:
+        """Capture ``fn`` over the (static) ``outputs``."""
+        current = torch.cuda.current_stream(self.settings.device)
+        stream = torch.cuda.Stream(device=self.settings.device)
+        stream.wait_stream(current)
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self.fn(outputs, self.settings)
+        current.wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self.fn(outputs, self.settings)
+        self.graph, self.static_out, self.outputs = graph, static_out, outputs
+
+    def __call__(self, values: tuple[float, ...], outputs: Sequence[torch.Tensor]) -> np.ndarray:
+        """The packed result on the host; ``outputs`` are the captured ones when there is a graph."""
+        if values != self.values:  # live parameter changes: a small copy, no recapture
+            self.settings.copy_(torch.tensor(values, dtype=torch.float32))
+            self.values = values
+        if self.graph is not None and self.static_out is not None:
+            self.graph.replay()
+            out = self.static_out
+        else:
+            out = self.fn(outputs, self.settings)
+        if not out.is_cuda:
+            return out.numpy()
+        if self.host is None or self.host.shape != out.shape:
+            self.host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+        self.host.copy_(out, non_blocking=True)
+        torch.cuda.current_stream(out.device).synchronize()
+        return self.host.numpy()

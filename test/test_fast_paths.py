@@ -320,3 +320,122 @@ def test_nms_torch_groups_equal_separate_calls() -> None:
     got = torch.sort(nms_torch(boxes, scores, 0.4, groups=groups)).values.numpy()
     want = np.concatenate([np.sort(nms(b, s, 0.4)) + 120 * i for i, (b, s) in enumerate(parts)])
     np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------------------------------------------------- packed postprocess
+def packed_detector(model: RetinaFace, device: str = "cpu", **settings) -> Detector:
+    """The fast detector with the packed (in-graph on CUDA) postprocess forced on, also on the CPU."""
+    detector = fast_detector(model, config_for("mnet"), device, fp16=settings.pop("fp16", False))
+    detector.packed = True
+    for name, value in settings.items():
+        setattr(detector, name, value)
+    return detector
+
+
+def selfie_frames(frame: np.ndarray) -> list[np.ndarray]:
+    return [frame, np.ascontiguousarray(frame[:, ::-1]), frame[::-1].copy()]
+
+
+def assert_exact(got: list[Detections], want: list[Detections]) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert len(g) == len(w) > 0
+        assert box_iou(w.boxes, g.boxes).max(1).min() >= 0.99
+        np.testing.assert_allclose(g.boxes, w.boxes, atol=1e-2)
+        np.testing.assert_allclose(g.scores, w.scores, atol=1e-5)
+        np.testing.assert_allclose(g.landmarks, w.landmarks, atol=1e-2)
+        np.testing.assert_array_equal(g.classes, w.classes)
+
+
+def test_packed_postprocess_matches_exact(model: RetinaFace, frame: np.ndarray) -> None:
+    """The CUDA graph's postprocess as plain tensor ops on the CPU: same detections as the numpy path."""
+    exact = fast_detector(model, config_for("mnet"))
+    packed = packed_detector(model)
+    images = selfie_frames(frame)
+    for params in (PARAMS, InferenceParams(threshold=0.8, nms_threshold=0.3, scales=(480, 640))):
+        assert_exact(packed.detect_batch(images, params), exact.detect_batch(images, params))
+        assert_exact([packed.detect(frame, params)], [exact.detect(frame, params)])
+    assert packed.counters == {"packed": 8, "fallback_overflow": 0, "fallback_not_converged": 0}
+    assert len(packed._eager_posts) == 2  # one per batch shape: the thresholds are inputs, not constants
+
+
+def test_packed_overflow_falls_back(model: RetinaFace, frame: np.ndarray) -> None:
+    images = selfie_frames(frame)
+    detector = packed_detector(model, top_k=16)  # far fewer than the selfie's candidates
+    got = detector.detect_batch(images, PARAMS)
+    assert detector.counters["fallback_overflow"] == 3 and detector.counters["packed"] == 0
+    assert_exact(got, fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS))
+
+
+def test_packed_not_converged_falls_back(model: RetinaFace, frame: np.ndarray) -> None:
+    images = selfie_frames(frame)
+    detector = packed_detector(model, nms_rounds=0)  # one round is never enough with overlapping boxes
+    got = detector.detect_batch(images, PARAMS)
+    assert detector.counters["fallback_not_converged"] == 3 and detector.counters["packed"] == 0
+    assert_exact(got, fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS))
+
+
+def test_packed_header_and_post_nms_cap(model: RetinaFace, frame: np.ndarray) -> None:
+    from retinaface_ros.inference import packed_postprocess
+
+    detector = fast_detector(model, config_for("mnet"))
+    with torch.inference_mode():
+        outputs = detector.run(detector.prepare([frame], 1.0))
+        settings = torch.tensor([0.5, 0.4, 0.8, 640, 480, 640, 480, 0])
+        priors = detector.priors(480, 640)
+        out = packed_postprocess(outputs, priors, settings, detector.config.variances, 1024, 8, rows=10)
+    assert out.shape == (1, 11, 16)
+    kept, converged, count = out[0, 0, :3].tolist()
+    assert kept == 10 and converged == 1 and count == int((outputs[1][0, :, 1] > 0.5).sum())
+    want = detector.detect(frame, PARAMS)
+    np.testing.assert_allclose(out[0, 1:, 14].numpy(), want.scores[:10], atol=1e-6)
+
+
+@needs_cuda
+@pytest.mark.parametrize("fp16", [False, True], ids=["fp32", "fp16"])
+def test_cuda_packed_graph_matches_exact(model: RetinaFace, frame: np.ndarray, fp16: bool) -> None:
+    """In-graph postprocess (CUDA graph) against the exact GPU path on the same network outputs."""
+    detector = fast_detector(model, config_for("mnet"), "cuda", fp16=fp16)
+    images = selfie_frames(frame)
+    for params in (PARAMS, InferenceParams(threshold=0.7, nms_threshold=0.3, scales=(480, 640))):
+        for batch in (images[:1], images):
+            for _ in range(2):
+                got = detector.detect_batch(batch, params)
+            with torch.inference_mode():
+                outputs = detector.run(detector.prepare(batch, 1.0))
+                detector.packed = True
+                again = detector.postprocess_group(
+                    outputs, (480, 640), [(480, 640)] * len(batch), 1.0, params
+                )
+                host = [o.cpu() for o in outputs]  # numpy path, same outputs: same stable tie order
+                want = [
+                    detector._postprocess_numpy(
+                        [o[r] for o in host], (480, 640), (480, 640), 1.0, params, True
+                    )
+                    for r in range(len(batch))
+                ]
+            for g, w, a in zip(got, want, again, strict=True):
+                assert len(a) == len(w) > 0 and box_iou(w.boxes, a.boxes).max(1).min() >= 0.99
+                np.testing.assert_allclose(a.scores, w.scores, atol=1e-5)
+                assert (
+                    abs(len(g) - len(w)) <= 1
+                )  # got: its own network run (cuDNN may differ in the last bit)
+    assert not detector.graph_failures
+    assert detector.counters["packed"] > 0
+    assert detector.counters["fallback_overflow"] == detector.counters["fallback_not_converged"] == 0
+    posts = [g.post for g in detector._graphs.values()]
+    assert len(posts) == 2 and all(p is not None and p.graph is not None for p in posts)  # no recapture
+
+
+@needs_cuda
+def test_cuda_packed_fallbacks(model: RetinaFace, frame: np.ndarray) -> None:
+    images = selfie_frames(frame)
+    want = fast_detector(model, config_for("mnet"), "cuda").detect_batch(images, PARAMS)
+    for settings, counter in (
+        ({"top_k": 16}, "fallback_overflow"),
+        ({"nms_rounds": 0}, "fallback_not_converged"),
+    ):
+        detector = packed_detector(model, "cuda", **settings)
+        got = detector.detect_batch(images, PARAMS)
+        assert detector.counters[counter] == 3
+        for g, w in zip(got, want, strict=True):
+            assert abs(len(g) - len(w)) <= 1 and box_iou(w.boxes, g.boxes).max(1).min() >= 0.99

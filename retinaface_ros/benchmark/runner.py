@@ -26,6 +26,7 @@ from retinaface_ros.model import RetinaFace, config_for
 
 INPUTS = {"640x480": ((480, 640), (480, 640)), "1280x720": ((720, 1280), (1024, 1980))}  # (h, w), scales
 RUNTIMES = ("reference", "torch", "onnxruntime", "torch-fp16")
+EXTRA_RUNTIMES = ("torch-fp16-exact",)  # CUDA, fp16 without the packed in-graph postprocess (not a default)
 THRESHOLD = 0.8  # the learner's default
 REFERENCE_THRESHOLD = 0.02  # detect.py's default
 
@@ -88,6 +89,7 @@ class Pipeline:
     count: Callable[[Any], int]
     setup: Callable[[], None] = lambda: None
     info: dict[str, Any] = field(default_factory=dict)
+    extra: Callable[[], dict[str, Any]] = dict  # read when the row is written (e.g. fallback counters)
     times: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
     faces: float = 0.0
     cuda_peak_mb: float | None = None
@@ -105,10 +107,7 @@ def ours(
     input_hw = resized_shape(height, width, factor)
 
     def postprocess(prepared: Any, outputs: Any) -> list:
-        return [
-            detector.postprocess([o[r] for o in outputs], input_hw, (height, width), factor, params)
-            for r in range(len(frames))
-        ]
+        return detector.postprocess_group(outputs, input_hw, [(height, width)] * len(frames), factor, params)
 
     def staged_prepare() -> Any:
         with torch.inference_mode():
@@ -131,6 +130,7 @@ def ours(
         total=lambda: detector.detect_batch(frames, params),
         count=lambda result: sum(len(d) for d in result),
         info={"resized_hw": list(input_hw), "threshold": params.threshold, **info},
+        extra=lambda: {**detector.counters, "graph_failures": list(detector.graph_failures)},
     )
 
 
@@ -238,6 +238,7 @@ def row(pipe: Pipeline, batch: int, **keys: Any) -> dict[str, Any]:
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     out["cuda_max_allocated_mb"] = None if pipe.cuda_peak_mb is None else round(pipe.cuda_peak_mb, 1)
     out.update(pipe.info)
+    out.update(pipe.extra())
     return out
 
 
@@ -292,6 +293,10 @@ def build_pipelines(
             pipes.append(ours("torch", fast_detector(model, config, device), frames, params))
         elif runtime == "torch-fp16" and device.type == "cuda":
             pipes.append(ours("torch-fp16", fast_detector(model, config, device, fp16=True), frames, params))
+        elif runtime == "torch-fp16-exact" and device.type == "cuda":
+            exact = fast_detector(model, config, device, fp16=True)
+            exact.packed = False
+            pipes.append(ours("torch-fp16-exact", exact, frames, params))
         elif runtime == "onnxruntime" and device.type == "cpu":
             from retinaface_ros.onnx_runtime import OnnxForward, OnnxSession, export_onnx
 

@@ -20,7 +20,7 @@ def _csv(value: str) -> list[str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from retinaface_ros.benchmark.runner import INPUTS, RUNTIMES
+    from retinaface_ros.benchmark.runner import EXTRA_RUNTIMES, INPUTS, RUNTIMES
 
     parser = subparsers.add_parser(
         "bench",
@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--devices", type=_csv, default=None, help="cpu,cuda (default: cpu and cuda if present)"
     )
-    parser.add_argument("--runtimes", type=_csv, default=list(RUNTIMES), help=",".join(RUNTIMES))
+    parser.add_argument(
+        "--runtimes", type=_csv, default=list(RUNTIMES), help=",".join(RUNTIMES + EXTRA_RUNTIMES)
+    )
     parser.add_argument("--inputs", type=_csv, default=list(INPUTS), help=",".join(INPUTS))
     parser.add_argument("--batches", type=_csv, default=None, help="batch sizes (default: 1; 1,8 on cuda)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per pipeline (default 20)")
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for name, values, allowed in (
         ("backbones", args.backbones, BACKBONES),
         ("devices", devices, DEVICES),
-        ("runtimes", args.runtimes, runner.RUNTIMES),
+        ("runtimes", args.runtimes, runner.RUNTIMES + runner.EXTRA_RUNTIMES),
         ("inputs", args.inputs, tuple(runner.INPUTS)),
     ):
         bad = [v for v in values if v not in allowed]
@@ -150,7 +152,12 @@ def _progress(group: list[dict]) -> None:
             f"# {r['backbone']} {r['device']} {r['input']} b{r['batch']} {r['runtime']}: "
             f"pre {r['preprocess_ms']['median']:.2f} fwd {r['forward_ms']['median']:.2f} "
             f"post {r['postprocess_ms']['median']:.2f} total {r['total_ms']['median']:.2f} ms, "
-            f"{r['fps']} img/s, x{r['speedup_vs_reference']}",
+            f"{r['fps']} img/s, x{r['speedup_vs_reference']}"
+            + (
+                f", packed {r['packed']} fallbacks {r['fallback_overflow']}+{r['fallback_not_converged']}"
+                if "packed" in r
+                else ""
+            ),
             file=sys.stderr,
             flush=True,
         )
