@@ -234,8 +234,9 @@ def test_cuda_batch_equals_single(model: RetinaFace, frame: np.ndarray) -> None:
         batched = detector.detect_batch(images, PARAMS)
     for image, got in zip(images, batched, strict=True):
         want = detector.detect(image, PARAMS)
-        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-2)
-        np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)
+        # Equal scores may come out in either order (seen on an H200): compare matched sets, not rows.
+        assert len(got) == len(want)
+        assert_same_faces(got, want, 0.99, score_atol=1e-4)
 
 
 @needs_cuda
@@ -414,8 +415,11 @@ def test_cuda_packed_graph_matches_exact(model: RetinaFace, frame: np.ndarray, f
                     for r in range(len(batch))
                 ]
             for g, w, a in zip(got, want, again, strict=True):
-                assert len(a) == len(w) > 0 and box_iou(w.boxes, a.boxes).max(1).min() >= 0.99
-                np.testing.assert_allclose(a.scores, w.scores, atol=1e-5)
+                if fp16:  # fp16 heads: one borderline NMS decision flipped between GPU and numpy maths (H200)
+                    assert_same_faces(a, w, 0.99, score_atol=1e-5, min_share=0.99)
+                else:
+                    assert len(a) == len(w) > 0 and box_iou(w.boxes, a.boxes).max(1).min() >= 0.99
+                    np.testing.assert_allclose(a.scores, w.scores, atol=1e-5)
                 assert (
                     abs(len(g) - len(w)) <= 1
                 )  # got: its own network run (cuDNN may differ in the last bit)
