@@ -278,6 +278,25 @@ def test_burst_with_slow_model_drops_and_keeps_latency_bounded(ros, selfie):
         assert node.set_parameters([Parameter("debug_delay_ms", value=0.0)])[0].successful
 
 
+def test_max_rate_hz_throttles_processing(ros, selfie):
+    node, probe, _ = ros
+    assert node.set_parameters([Parameter("max_rate_hz", value=4.0)])[0].successful
+    try:
+        frame = selfie[300:540, 600:920].copy()
+        processed_before = node.stats.processed
+        start = time.monotonic()
+        index = 0
+        while time.monotonic() - start < 2.0:  # 40 Hz input for 2 s
+            probe.image_pub.publish(probe.stamp(bgr8_to_imgmsg(frame), f"rate-{index}"))
+            index += 1
+            time.sleep(0.025)
+        time.sleep(0.5)
+        processed = node.stats.processed - processed_before
+        assert 3 <= processed <= 4 * 2.5 + 2, f"{processed} frames processed from {index} at max_rate_hz=4"
+    finally:
+        assert node.set_parameters([Parameter("max_rate_hz", value=0.0)])[0].successful
+
+
 def test_live_parameters(ros):
     node, _, _ = ros
     accepted = node.set_parameters(
