@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -43,6 +42,7 @@ from retinaface_ros.ros.image_conversion import (
     imgmsg_to_bgr8,
 )
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
+from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.params import (
     PARAMETER_NAMES,
     PARAMETERS,
@@ -426,33 +426,20 @@ class DetectorNode(LifecycleNode):
         return self._active
 
 
+def _autostart(node: DetectorNode) -> str | None:
+    """With ``autostart``, configure + activate; the reason to exit when either fails."""
+    if not node.get_parameter("autostart").value:
+        return None
+    if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        return "configure failed (see the error above); exiting"
+    if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+        return "activate failed (see the error above); exiting"
+    return None
+
+
 def main(args: list[str] | None = None) -> int:
     """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C / shutdown, 1 on failure."""
-    rclpy.init(args=args)
-    node: DetectorNode | None = None
-    code = 0
-    try:
-        node = DetectorNode()
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                print(f"{NODE_NAME}: configure failed (see the error above); exiting", file=sys.stderr)
-                return 1
-            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                print(f"{NODE_NAME}: activate failed (see the error above); exiting", file=sys.stderr)
-                return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RuntimeError as error:  # e.g. message packages not built
-        print(f"{NODE_NAME}: {error}", file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(NODE_NAME, DetectorNode, SingleThreadedExecutor, start=_autostart, args=args)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,15 @@ import time
 import traceback
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import IntegerRange, Parameter, ParameterDescriptor, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from retinaface_ros.ros.interfaces import import_interfaces
+from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretrained_kind, split_for
 
 NODE_NAME = "retinaface_trainer"
@@ -241,24 +241,7 @@ def _free_cuda_memory() -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Run the trainer node on a MultiThreadedExecutor; exit 0 on Ctrl-C / shutdown, 1 on failure."""
-    rclpy.init(args=args)
-    node: TrainerNode | None = None
-    code = 0
-    try:
-        node = TrainerNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RuntimeError as error:  # e.g. message packages not built
-        print(f"{NODE_NAME}: {error}", file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(NODE_NAME, TrainerNode, lambda: MultiThreadedExecutor(num_threads=4), args=args)
 
 
 if __name__ == "__main__":
