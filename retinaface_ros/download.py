@@ -10,11 +10,9 @@ A mirror is a base URL (``url=`` or ``$RETINAFACE_DOWNLOAD_URL``) under which th
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from retinaface_ros.atomic_files import atomic_output
 from retinaface_ros.model import BACKBONES
 
 MODES = ("pretrained", "images", "backbone", "annotations", "test_data")
@@ -185,19 +184,10 @@ def fetch(res: Resource, root: Path, base: str | None, verbose: bool = True) -> 
             return target
     address = source_url(res, base)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            _stream(address, out, verbose, target.name)
-            out.flush()
-            os.fsync(out.fileno())
-        verify(res, temp, address)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
+    with atomic_output(target) as out:  # verified before it is renamed into place
+        _stream(address, out, verbose, target.name)
+        out.flush()
+        verify(res, Path(out.name), address)
     if verbose:
         print(f"Downloaded {address} -> {target}")
     return target

@@ -7,7 +7,6 @@ the learner exactly as it was.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -18,25 +17,11 @@ from typing import Any
 
 import torch
 
+from retinaface_ros.atomic_files import current_umask, fsync_dir
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.inference import InferenceParams
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # directories cannot be opened for fsync on every platform
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -87,7 +72,7 @@ def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
-    os.chmod(temp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a model folder gets the usual permissions
+    os.chmod(temp, 0o777 & ~current_umask())  # mkdtemp makes it 0700; give the usual permissions
     old: Path | None = None
     try:
         if payload is None:
@@ -98,13 +83,13 @@ def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
         else:
             _write(temp / file_name, payload)
         _write(temp / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
-        _fsync_dir(temp)
+        fsync_dir(temp)
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=folder.parent))
             os.rmdir(old)
             os.rename(folder, old)
         os.rename(temp, folder)
-        _fsync_dir(folder.parent)
+        fsync_dir(folder.parent)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         if old is not None and old.exists() and not folder.exists():

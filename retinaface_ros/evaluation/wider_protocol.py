@@ -20,12 +20,13 @@ No torch, no rclpy.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from retinaface_ros.atomic_files import write_atomically
 
 SETTINGS: tuple[str, ...] = ("easy", "medium", "hard")
 THRESH_NUM = 1000
@@ -328,14 +329,6 @@ def write_predictions(predictions: Mapping[str, np.ndarray], out_dir: str | os.P
         array = array[np.argsort(-array[:, 4], kind="stable")]
         lines = [image, str(len(array))] + [" ".join(repr(float(v)) for v in row) for row in array]
         target = out_dir / event / f"{image}.txt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{image}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write("\n".join(lines) + "\n")
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, ("\n".join(lines) + "\n").encode())
         written.append(target)
     return written

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-TEMP_MARKER = ".tmp-"
+from retinaface_ros.atomic_files import atomic_output, remove_stale_temp_files
+
+__all__ = [
+    "atomic_torch_save",
+    "checkpoint_path",
+    "load_checkpoint",
+    "remove_stale_temp_files",
+    "save_checkpoint",
+]
 
 
 def checkpoint_path(folder: str | Path, prefix: str, epoch: int) -> Path:
@@ -17,28 +24,10 @@ def checkpoint_path(folder: str | Path, prefix: str, epoch: int) -> Path:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temp file in the same folder, fsync it, then ``os.replace`` onto ``path``.
-
-    A crash at any moment leaves either the old file or the complete new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
-    try:
-        with open(temp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    return path
+    """``torch.save`` via :func:`atomic_output`: a crash leaves the old file or the new one, never half."""
+    with atomic_output(path) as handle:
+        torch.save(obj, handle)
+    return Path(path)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -57,12 +46,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or any(key not in state for key in needed):
         raise ValueError(f"{path} is not a training checkpoint (needs keys {needed})")
     return state
-
-
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete temp files left by a run killed mid-write; returns what was removed."""
-    removed = []
-    for temp in Path(folder).glob(f".*{TEMP_MARKER}*"):
-        temp.unlink(missing_ok=True)
-        removed.append(temp)
-    return removed

@@ -1,0 +1,73 @@
+"""Atomic file writing: a crash never leaves a half-written file in place.
+
+Everything the package writes (model folders, checkpoints, downloads, predictions, annotated images) goes
+through :func:`atomic_output`: a temp file beside the target, fsynced, then renamed over it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_MARKER = ".tmp-"  # temp files are named ".<target name>.tmp-<random>"
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through; ``handle.name`` is the temp path (to check before the rename).
+
+    On success the file is fsynced and renamed over ``path`` (and the folder fsynced); on any error the
+    temp file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARKER}")
+    os.close(fd)
+    try:
+        os.chmod(temp, 0o666 & ~current_umask())  # mkstemp makes 0600 files; give the usual permissions
+        with open(temp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_atomically(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_output(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete temp files left by a process killed mid-write; returns what was removed."""
+    removed = []
+    for temp in Path(folder).glob(f".*{TEMP_MARKER}*"):
+        if temp.is_file():
+            temp.unlink(missing_ok=True)
+            removed.append(temp)
+    return removed
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a rename in ``path`` durable (ignored where folders cannot be fsynced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
