@@ -218,3 +218,35 @@ def test_detect_cli_bad_input_exit_code_2(tmp_path, mnet_weights) -> None:
         text=True,
     )
     assert result.returncode == 2 and "not found" in result.stderr
+
+
+def test_mask_head_gives_masked_face_class(tmp_path, mnet_weights, small_selfie: np.ndarray) -> None:
+    import torch
+
+    from retinaface_ros.checkpoints import read_state_dict
+    from retinaface_ros.model import RetinaFace
+
+    model = RetinaFace("mnet", with_mask_head=True)
+    missing = model.load_state_dict(read_state_dict(mnet_weights), strict=False).missing_keys
+    assert missing and all(key.startswith("MaskHead.") for key in missing)
+    with torch.no_grad():
+        for head in model.MaskHead:  # a head that says "masked" (p ≈ 0.99995) for every anchor
+            head.conv1x1.weight.zero_()
+            head.conv1x1.bias.copy_(torch.tensor([-5.0, 5.0, -5.0, 5.0]))
+    torch.save(model.state_dict(), tmp_path / "masked.pth")
+
+    plain = RetinaFaceLearner(backbone="mnet", device="cpu")
+    plain.load(mnet_weights, verbose=False)
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(tmp_path / "masked.pth", verbose=False)
+    assert learner.model.with_mask_head
+    settings = {"threshold": 0.9, "scales": [480, 640]}
+    faces = plain.infer(small_selfie, **settings)
+    masked = learner.infer(small_selfie, mask_thresh=0.8, **settings)
+    assert len(masked) == len(faces) > 10 and {box.name for box in masked} == {1}
+    assert {box.name for box in learner.infer(small_selfie, mask_thresh=1.0, **settings)} == {0}
+
+    folder = learner.save(tmp_path / "masked_model", verbose=False)
+    reloaded = RetinaFaceLearner(backbone="mnet", device="cpu")
+    reloaded.load(folder, verbose=False)
+    assert {box.name for box in reloaded.infer(small_selfie, **settings)} == {1}
