@@ -17,6 +17,21 @@ import numpy as np
 
 ANNOTATION_COLUMNS = 15
 _LANDMARK_COLUMNS = (4, 5, 7, 8, 10, 11, 13, 14, 16, 17)  # x, y of the five (x, y, flag) triples in label.txt
+# A horizontal mirror swaps left and right: eyes and mouth corners trade places, the nose stays.
+MIRROR_LANDMARK_ORDER = (1, 0, 2, 4, 3)
+
+
+def mirror_boxes_and_landmarks(
+    boxes: np.ndarray, landmarks: np.ndarray, width: int | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``N x 4`` (x1, y1, x2, y2) and landmarks ``N x 5 x 2`` (new arrays) under a horizontal flip of
+    an image ``width`` wide: x -> width - x, box corners re-ordered, left/right landmarks swapped."""
+    mirrored = boxes.copy()
+    mirrored[:, 0] = width - boxes[:, 2]
+    mirrored[:, 2] = width - boxes[:, 0]
+    points = landmarks[:, MIRROR_LANDMARK_ORDER].copy()
+    points[..., 0] = width - points[..., 0]
+    return mirrored, points
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from retinaface_ros.datasets import mirror_boxes_and_landmarks
 from retinaface_ros.evaluation.metrics import average_precision, recall
 from retinaface_ros.evaluation.wider_protocol import evaluate_wider, load_ground_truth, write_predictions
 
@@ -29,7 +30,6 @@ TTA_NMS_THRESHOLD = 0.4
 MAX_DETECTIONS = 750
 PYRAMID_SHORT_SIDES = (500, 800, 1100, 1400, 1700)
 PYRAMID_BASE = (800, 1200)  # (target short side, max long side) of the base resize the pyramid is relative to
-_FLIP_LANDMARKS = [1, 0, 2, 4, 3]  # left/right eye and mouth corners swap under a horizontal flip
 
 
 def pyramid_factors(height: int, width: int, pyramid: bool = True) -> list[float]:
@@ -50,10 +50,7 @@ def _scales_for(height: int, width: int, factor: float) -> tuple[int, int]:
 
 def _flip_back(dets: Any, width: int) -> Any:
     """Map detections on ``img[:, ::-1]`` back to the original (x -> W - x; left/right landmarks swap)."""
-    boxes = dets.boxes.copy()
-    boxes[:, 0], boxes[:, 2] = width - dets.boxes[:, 2], width - dets.boxes[:, 0]
-    landmarks = dets.landmarks[:, _FLIP_LANDMARKS].copy()
-    landmarks[..., 0] = width - landmarks[..., 0]
+    boxes, landmarks = mirror_boxes_and_landmarks(dets.boxes, dets.landmarks, width)
     return type(dets)(boxes, dets.scores, landmarks, dets.classes)
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from retinaface_ros.datasets import mirror_boxes_and_landmarks
+
 CROP_SCALES = (0.3, 0.45, 0.6, 0.8, 1.0)
 CROP_TRIES = 250
-# Landmark order: left eye, right eye, nose, left mouth corner, right mouth corner. A mirror swaps L and R.
-MIRROR_LANDMARK_ORDER = (1, 0, 2, 4, 3)
 _INTERPOLATIONS = (cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_AREA, cv2.INTER_NEAREST, cv2.INTER_LANCZOS4)
 
 
@@ -113,11 +113,10 @@ def mirror(image: np.ndarray, annotations: np.ndarray) -> tuple[np.ndarray, np.n
     width = image.shape[1]
     flipped = np.ascontiguousarray(image[:, ::-1])
     out = annotations.copy()
-    out[:, 0] = width - annotations[:, 2]
-    out[:, 2] = width - annotations[:, 0]
-    with_landmarks = _has_landmarks(annotations)
-    points = annotations[with_landmarks, 4:14].reshape(-1, 5, 2)[:, MIRROR_LANDMARK_ORDER].copy()
-    points[..., 0] = width - points[..., 0]
+    with_landmarks = _has_landmarks(annotations)  # absent landmarks (-1) stay as they are
+    out[:, :4], points = mirror_boxes_and_landmarks(
+        annotations[:, :4], annotations[with_landmarks, 4:14].reshape(-1, 5, 2), width
+    )
     out[with_landmarks, 4:14] = points.reshape(-1, 10)
     return flipped, out
 
