@@ -13,20 +13,17 @@ T = TypeVar("T")
 
 
 class FrameSlot(Generic[T]):
-    """Latest-value slot with a drop counter; thread-safe."""
+    """Latest-value slot; thread-safe. Drops are counted by the caller (``put`` reports them)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._item: T | None = None
         self._closed = False
-        self.dropped = 0
 
     def put(self, item: T) -> bool:
         """Store ``item``; return True when it replaced a frame that was never taken (a drop)."""
         with self._cond:
             replaced = self._item is not None
-            if replaced:
-                self.dropped += 1
             self._item = item
             self._cond.notify()
             return replaced
@@ -38,11 +35,6 @@ class FrameSlot(Generic[T]):
             item, self._item = self._item, None
             return None if self._closed else item
 
-    def clear(self) -> None:
-        """Forget a waiting frame (not counted as dropped)."""
-        with self._cond:
-            self._item = None
-
     def close(self) -> None:
         """Wake the consumer for good; later ``take`` calls return None at once."""
         with self._cond:
@@ -53,10 +45,6 @@ class FrameSlot(Generic[T]):
     def reopen(self) -> None:
         with self._cond:
             self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class Worker:
