@@ -115,11 +115,3 @@ def diagnostics(
     out.header.stamp = stamp
     out.status = [status]
     return out
-
-
-def diagnostic_values(array: Any, name: str | None = None) -> dict[str, str]:
-    """key → value of the first status (named ``name`` if given) of a DiagnosticArray; {} when absent."""
-    for status in array.status:
-        if name is None or status.name == name:
-            return {kv.key: kv.value for kv in status.values}
-    return {}
