@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from retinaface_ros.inference import InferenceParams
@@ -113,6 +113,12 @@ def _as_float(name: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
+def _as_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ParameterError(f"{name} must be an int in {[low, high]}, got {value!r}")
+    return int(value)
+
+
 def _as_str(name: str, value: Any, choices: Sequence[str] | None = None) -> str:
     if not isinstance(value, str):
         raise ParameterError(f"{name} must be a string, got {type(value).__name__}")
@@ -182,13 +188,7 @@ class DetectorParams:
             if spec.float_range is not None:
                 out[name] = _as_float(name, value, *spec.float_range)
             elif spec.int_range is not None:
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, int)
-                    or not (spec.int_range[0] <= value <= spec.int_range[1])
-                ):
-                    raise ParameterError(f"{name} must be an int in {list(spec.int_range)}, got {value!r}")
-                out[name] = int(value)
+                out[name] = _as_int(name, value, *spec.int_range)
             elif name == "scales":
                 out[name] = _as_scales(value)
             elif name == "fp16":
@@ -207,18 +207,19 @@ class DetectorParams:
 
     def updated(self, changes: Mapping[str, Any], configured: bool = True) -> DetectorParams:
         """A copy with ``changes`` applied, validated; while configured only live parameters may change."""
+        current = self.as_values()
         if configured:
             frozen = sorted(
                 name
                 for name in changes
-                if name in SPECS and not SPECS[name].live and changes[name] != self.as_values()[name]
+                if name in SPECS and not SPECS[name].live and changes[name] != current[name]
             )
             if frozen:
                 raise ParameterError(
                     f"{', '.join(frozen)} cannot change while the node is configured; "
                     "deactivate and clean it up, set the parameter, then configure again"
                 )
-        return DetectorParams.from_values({**self.as_values(), **changes})
+        return DetectorParams.from_values({**current, **changes})
 
     def as_values(self) -> dict[str, Any]:
         """Plain parameter values (lists for arrays), e.g. for ``--ros-args -p`` or YAML."""
@@ -233,9 +234,6 @@ class DetectorParams:
             return InferenceParams(self.threshold, self.nms_threshold, self.scales, self.mask_thresh)
         except (TypeError, ValueError) as error:
             raise ParameterError(str(error)) from error
-
-    def with_model_path(self, model_path: str) -> DetectorParams:
-        return replace(self, model_path=model_path)
 
 
 def parameter_descriptors() -> dict[str, Any]:
