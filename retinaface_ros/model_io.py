@@ -8,6 +8,7 @@ the learner exactly as it was.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -17,18 +18,11 @@ from typing import Any
 
 import torch
 
-from retinaface_ros.atomic_files import current_umask, fsync_dir
+from retinaface_ros.atomic_files import current_umask, fsync_dir, write_atomically
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.inference import InferenceParams
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
-
-
-def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
@@ -55,7 +49,9 @@ def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
             key: (value.detach().float() if value.is_floating_point() else value.detach()).cpu()
             for key, value in learner.model.state_dict().items()
         }
-        framework, payload, mask, info = "pytorch", None, bool(learner.model.with_mask_head), {}
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        framework, payload, mask, info = "pytorch", buffer.getvalue(), bool(learner.model.with_mask_head), {}
     file_name = f"{name}.{FORMATS[framework]}"
     meta = {
         "model_paths": [file_name],
@@ -75,15 +71,8 @@ def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
     os.chmod(temp, 0o777 & ~current_umask())  # mkdtemp makes it 0700; give the usual permissions
     old: Path | None = None
     try:
-        if payload is None:
-            buffer = temp / file_name
-            torch.save(state, buffer)
-            with open(buffer, "rb+") as f:
-                os.fsync(f.fileno())
-        else:
-            _write(temp / file_name, payload)
-        _write(temp / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
-        fsync_dir(temp)
+        write_atomically(temp / file_name, payload)  # each file fsynced (and the folder) before the swap
+        write_atomically(temp / f"{name}.json", (json.dumps(meta, indent=2) + "\n").encode())
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=folder.parent))
             os.rmdir(old)
