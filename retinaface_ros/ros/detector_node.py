@@ -155,18 +155,18 @@ class DetectorNode(LifecycleNode):
         self._diagnostics_timer = None
 
     # ------------------------------------------------------------------------------------------ parameters
+    def _parameter_values(self) -> dict[str, Any]:
+        return {n: _ros_value(self.get_parameter(n).value) for n in PARAMETER_NAMES}
+
     def read_parameters(self) -> DetectorParams:
         """All declared parameters, validated into one object (raises ParameterError)."""
-        return DetectorParams.from_values(
-            {n: _ros_value(self.get_parameter(n).value) for n in PARAMETER_NAMES}
-        )
+        return DetectorParams.from_values(self._parameter_values())
 
     def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
         changes = {p.name: _ros_value(p.value) for p in parameters}
         try:
             if self.params is None:  # unconfigured: anything valid goes, applied at configure
-                current = {n: _ros_value(self.get_parameter(n).value) for n in PARAMETER_NAMES}
-                DetectorParams.from_values({**current, **changes})
+                DetectorParams.from_values({**self._parameter_values(), **changes})
                 return SetParametersResult(successful=True)
             new = self.params.updated(changes, configured=True)
             if new.model_path != self.params.model_path:
@@ -188,8 +188,7 @@ class DetectorNode(LifecycleNode):
         with self._model_lock:
             old, self.model = self.model, loaded
         self.get_logger().info(f"model reloaded from {loaded.source}")
-        if old is not None and old.learner is not loaded.learner:
-            release_model(old)
+        release_model(old)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -289,6 +288,7 @@ class DetectorNode(LifecycleNode):
             self._diagnostics_pub = None
 
     def _drop_model(self) -> None:
+        """Release the model (after an inference still in progress, which holds the lock)."""
         with self._model_lock:
             model, self.model = self.model, None
         release_model(model)
@@ -342,18 +342,24 @@ class DetectorNode(LifecycleNode):
         except Exception as error:
             self._reject(f"could not convert the image: {error!r}")
             return
-        params, model = self.params, self.model
-        if params is None or model is None:
+        params = self.params
+        if params is None:
             return
-        start = time.perf_counter()
-        try:
-            detections = model.learner.detect_arrays(
-                image, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
-            )
-        except Exception as error:
-            self._reject(f"inference failed on a {image.shape} image: {error!r}")
-            return
-        inference_s = time.perf_counter() - start
+        # Under the lock: a model swap or drop waits for this inference instead of resetting the learner
+        # in the middle of it.
+        with self._model_lock:
+            model = self.model
+            if model is None:
+                return
+            start = time.perf_counter()
+            try:
+                detections = model.learner.detect_arrays(
+                    image, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                )
+            except Exception as error:
+                self._reject(f"inference failed on a {image.shape} image: {error!r}")
+                return
+            inference_s = time.perf_counter() - start
         if params.debug_delay_ms > 0:
             time.sleep(params.debug_delay_ms / 1000.0)
         try:
