@@ -7,15 +7,9 @@ from typing import Any
 
 import torch
 
-from retinaface_ros.atomic_files import atomic_output, remove_stale_temp_files
+from retinaface_ros.atomic_files import atomic_output
 
-__all__ = [
-    "atomic_torch_save",
-    "checkpoint_path",
-    "load_checkpoint",
-    "remove_stale_temp_files",
-    "save_checkpoint",
-]
+__all__ = ["checkpoint_path", "load_checkpoint", "save_checkpoint"]
 
 
 def checkpoint_path(folder: str | Path, prefix: str, epoch: int) -> Path:
@@ -23,16 +17,12 @@ def checkpoint_path(folder: str | Path, prefix: str, epoch: int) -> Path:
     return Path(folder) / f"{prefix}checkpoint_epoch_{epoch}.pth"
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` via :func:`atomic_output`: a crash leaves the old file or the new one, never half."""
-    with atomic_output(path) as handle:
-        torch.save(obj, handle)
-    return Path(path)
-
-
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write a training checkpoint (tensors, state dicts and plain Python values only)."""
-    return atomic_torch_save(state, path)
+    """Write a training checkpoint (tensors, state dicts and plain Python values only) via
+    :func:`atomic_output`: a crash leaves the old file or the new one, never half."""
+    with atomic_output(path) as handle:
+        torch.save(state, handle)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -19,16 +19,12 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
+from retinaface_ros.atomic_files import remove_stale_temp_files
 from retinaface_ros.checkpoints import read_state_dict
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
-from retinaface_ros.training.checkpoint import (
-    checkpoint_path,
-    load_checkpoint,
-    remove_stale_temp_files,
-    save_checkpoint,
-)
+from retinaface_ros.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from retinaface_ros.training.loss import MultiBoxLoss
 
 HISTORY_KEYS = ("loss", "loss_box", "loss_class", "loss_landmarks", "lr")
@@ -154,13 +150,8 @@ def _initial_model(
     model = RetinaFace(learner.backbone)
     path = pretrained_backbone or getattr(learner, "pretrained_backbone", None)
     if not path:
-        try:
-            from retinaface_ros.download import download
-        except ImportError as error:
-            raise RuntimeError(
-                "no ImageNet backbone: pass pretrained_backbone=<path> or from_scratch=True "
-                f"(retinaface_ros.download unavailable: {error})"
-            ) from error
+        from retinaface_ros.download import download
+
         path = download(learner.backbone, mode="backbone", verbose=verbose)
     load_backbone_weights(model, path)
     if verbose:
@@ -435,9 +426,7 @@ def _train(
         scheduler.step()
         if learner.val_after and val_dataset is not None and (epoch + 1) % learner.val_after == 0:
             if main:
-                model.eval()
-                learner.model = model
-                learner.set_model(model)
+                learner.set_model(model)  # eval mode, fresh inference detector
                 metrics = learner.eval(val_dataset, verbose=False, pyramid=False, flip=False)
                 val_recall = float(metrics["recall"])
                 history.setdefault("val_recall", []).append(val_recall)
