@@ -12,6 +12,7 @@ import pytest
 from conftest import shared_dir, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
+from retinaface_ros.atomic_files import TEMP_MARKER
 from retinaface_ros.download import MODES, DownloadError, download, read_manifest
 
 PRETRAINED = "detection_mobilenet0.25_Final.pth"
@@ -79,7 +80,8 @@ def mirror(tmp_path_factory) -> Iterator[Mirror]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part"))
+    """Temp files of atomic_output left behind (``.<name>.tmp-<random>``)."""
+    return sorted(p.name for p in folder.rglob("*") if TEMP_MARKER in p.name)
 
 
 def test_pretrained_verified_then_skipped(mirror: Mirror, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, shared_path
 
+from retinaface_ros.atomic_files import TEMP_MARKER
 from retinaface_ros.evaluation.wider_protocol import (
     SETTINGS,
     WiderGroundTruth,
@@ -67,7 +68,7 @@ def test_txt_round_trip(tmp_path, golden_dir, wider_gt, golden_predictions):
     assert lines[0] == written[0].stem and int(lines[1]) == len(lines) - 2
     scores = [float(line.split()[4]) for line in lines[2:]]
     assert scores == sorted(scores, reverse=True)
-    assert not list((tmp_path / "txt").rglob("*.tmp"))
+    assert not list((tmp_path / "txt").rglob(f"*{TEMP_MARKER}*"))  # no atomic-write temp file left
     loaded = load_predictions(tmp_path / "txt")
     aps = evaluate_wider(loaded, wider_gt)
     for setting, value in _expected(golden_dir).items():
