@@ -55,6 +55,16 @@ def spin_until(executor, predicate: Callable[[], bool], timeout: float = 10.0) -
     return True
 
 
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, period: float = 0.02) -> bool:
+    """Poll ``predicate()`` (while other threads spin) until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
 def python_subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for a child ``sys.executable`` that sees the same ROS set-up and domain as the tests."""
     env = configure_ros_env(dict(os.environ))

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy
+from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
@@ -39,15 +39,6 @@ SCALES = [480, 860]
 SUCCESS = TransitionCallbackReturn.SUCCESS
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 NS = f"/t{os.getpid()}"  # this session's own namespace: no crosstalk even if another run shares the domain
-
-
-def wait_for(predicate, timeout: float = 30.0, period: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(period)
-    return bool(predicate())
 
 
 class Probe:

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from ros_helpers import require_rclpy
+from ros_helpers import require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 
@@ -23,15 +23,6 @@ ACTION_NAME = "retinaface/train"
 N_FEEDBACK = 3
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_train_action_feedback_and_result():
     _, _, train = import_interfaces()
     context = rclpy.Context()
@@ -44,7 +35,7 @@ def test_train_action_feedback_and_result():
         goal = goal_handle.request
         goals_seen.append(goal)
         # Feedback is a plain topic: publish only once the client's subscription is matched.
-        _wait(lambda: server_node.count_subscribers(f"{ACTION_NAME}/_action/feedback") > 0, 10.0)
+        wait_for(lambda: server_node.count_subscribers(f"{ACTION_NAME}/_action/feedback") > 0, 10.0)
         for i in range(N_FEEDBACK):
             feedback = train.Feedback(
                 epoch=i,
@@ -103,14 +94,14 @@ def test_train_action_feedback_and_result():
         send_future = client.send_goal_async(
             goal, feedback_callback=lambda msg: feedbacks.append(msg.feedback)
         )
-        assert _wait(send_future.done, 10.0), "goal not answered"
+        assert wait_for(send_future.done, 10.0), "goal not answered"
         goal_handle = send_future.result()
         assert goal_handle.accepted
         result_future = goal_handle.get_result_async()
-        assert _wait(result_future.done, 15.0), "no result"
+        assert wait_for(result_future.done, 15.0), "no result"
         response = result_future.result()
         # Feedback and result travel on different channels: allow the last feedback to arrive.
-        assert _wait(lambda: len(feedbacks) == N_FEEDBACK, 5.0), f"got {len(feedbacks)} feedbacks"
+        assert wait_for(lambda: len(feedbacks) == N_FEEDBACK, 5.0), f"got {len(feedbacks)} feedbacks"
     finally:
         executor.shutdown()
         spinner.join(timeout=10)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_helpers import require_rclpy
+from ros_helpers import require_rclpy, wait_for
 from training_helpers import mini_wider, mini_wider_root
 
 pytestmark = pytest.mark.ros
@@ -25,15 +24,6 @@ from retinaface_ros.ros.trainer_node import TrainerNode  # noqa: E402
 from retinaface_ros.training import load_checkpoint  # noqa: E402
 
 TRAIN = import_interfaces()[2]
-
-
-def wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 @pytest.fixture(scope="module")
