@@ -183,8 +183,7 @@ def fetch(res: Resource, root: Path, base: str | None, verbose: bool = True) -> 
                 print(f"{target} already present and verified")
             return target
     address = source_url(res, base)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(target) as out:  # verified before it is renamed into place
+    with atomic_output(target) as out:  # creates the folder  # verified before it is renamed into place
         _stream(address, out, verbose, target.name)
         out.flush()
         verify(res, Path(out.name), address)

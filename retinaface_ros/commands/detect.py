@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 from retinaface_ros.commands import UsageError
+from retinaface_ros.model import BACKBONES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("detect", help="detect faces in image files")
     parser.add_argument("images", nargs="+", type=Path, help="image files")
     parser.add_argument("--model", required=True, type=Path, help=".pth state dict or OpenDR model folder")
-    parser.add_argument("--backbone", default="mnet", choices=("mnet", "resnet"))
+    parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--nms-threshold", type=float, default=0.4)

@@ -77,9 +77,7 @@ def average_precision(
             tp[candidates[first]] = True
         all_scores.append(dets[:, 4])
         all_tp.append(tp)
-    if total == 0:
-        return 0.0
-    if not all_scores:
+    if total == 0 or not all_scores:
         return 0.0
     scores = np.concatenate(all_scores)
     order = np.argsort(-scores, kind="stable")
