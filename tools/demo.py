@@ -113,12 +113,11 @@ def main() -> int:
                 f"demo: {path} not found (set RETINAFACE_SHARED to the shared data folder)", file=sys.stderr
             )
             return 1
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))  # stay off a live graph on domain 0
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env.pop("ROS_LOCALHOST_ONLY", None)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    # The receiver (this process) and both nodes share the setting.
+    os.environ.setdefault("ROS_DOMAIN_ID", str(40 + os.getpid() % 50))  # stay off a live graph on domain 0
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.pop("ROS_LOCALHOST_ONLY", None)
+    env = dict(os.environ)
     processes = [
         start(
             "retinaface_ros.ros.detector_node",
