@@ -330,6 +330,8 @@ def test_model_path_reload(ros, selfie, mnet_weights, tmp_path):
     old = node.model
     result = node.set_parameters([Parameter("model_path", value=str(tmp_path / "missing.pth"))])[0]
     assert not result.successful and "does not exist" in result.reason
+    too_long = node.set_parameters([Parameter("model_path", value=str(tmp_path / ("a" * 300)))])[0]
+    assert not too_long.successful and "too long" in too_long.reason  # an OSError is refused, not raised
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     assert not node.set_parameters([Parameter("model_path", value=str(garbage))])[0].successful

@@ -171,7 +171,7 @@ class DetectorNode(LifecycleNode):
             new = self.params.updated(changes, configured=True)
             if new.model_path != self.params.model_path:
                 self._swap_model(new)
-        except (ParameterError, FileNotFoundError, ValueError, TypeError, RuntimeError) as error:
+        except (ParameterError, OSError, ValueError, TypeError, RuntimeError) as error:  # OSError: model file
             return SetParametersResult(successful=False, reason=str(error))
         old, self.params = self.params, new
         if new.threshold != old.threshold and self._active:
