@@ -156,8 +156,9 @@ def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
         fit(learner, data, from_scratch=True)
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         fit(_learner(epochs=3, checkpoint_load_iter=2, temp_path=str(tmp_path)), data, from_scratch=True)
-    with pytest.raises(ValueError, match="image_size"):
-        fit(_learner(), data, from_scratch=True, image_size=100)
+    for size in (100, 0):
+        with pytest.raises(ValueError, match="image_size"):
+            fit(_learner(), data, from_scratch=True, image_size=size)
     with pytest.raises(FileNotFoundError):
         fit(_learner(), data, pretrained_backbone=str(tmp_path / "missing.tar"))
     assert not list(tmp_path.iterdir())

@@ -114,7 +114,8 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
                 f"checkpoint_load_iter={learner.checkpoint_load_iter}: no checkpoint {path}"
             )
     size = image_size if image_size is not None else getattr(learner, "image_size", None)
-    size = size or learner.config.train_image_size
+    if size is None:
+        size = learner.config.train_image_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 32:
         raise ValueError(f"image_size must be a positive multiple of 32, got {size!r}")
     return size
