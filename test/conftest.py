@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,26 @@ def selfie_path() -> Path:
 @pytest.fixture(scope="session")
 def bald_guys_path() -> Path:
     return shared_path("images", "bald_guys.jpg")
+
+
+@pytest.fixture(scope="session")
+def mnet_learner(mnet_weights):
+    """The pretrained mnet on the CPU, shared by tests that only run inference (do not change it)."""
+    from retinaface_ros import RetinaFaceLearner
+
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    return learner
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU (len(a) × len(b)) of x1, y1, x2, y2 boxes."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
+    return inter / (area_a[:, None] + area_b[None] - inter)
 
 
 # --- ROS 2 isolation ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import box_iou
 from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
@@ -146,13 +147,6 @@ def boxes_of(msg) -> np.ndarray:
     return np.array(out, np.float64).reshape(-1, 4)
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt, rb = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
-
-
 def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np.ndarray, reference) -> None:
     assert wait_for(
         lambda: frame_id in probe.detections and frame_id in probe.faces and frame_id in probe.annotated
@@ -161,7 +155,7 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     assert msg.header == sent_header
     expected = reference.infer(image, threshold=0.8, nms_threshold=0.4, scales=SCALES, mask_thresh=0.8)
     assert len(expected) > 20 and len(msg.detections) == len(expected)
-    assert np.all(iou(boxes_of(msg), np.array([box.xyxy() for box in expected])) >= 0.99)
+    assert np.all(np.diag(box_iou(boxes_of(msg), np.array([box.xyxy() for box in expected]))) >= 0.99)
     for det, score in zip(msg.detections, [box.confidence for box in expected], strict=True):
         assert det.header == sent_header
         assert det.results[0].hypothesis.class_id == "face"

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import box_iou
 
 from retinaface_ros import RetinaFaceLearner
 from retinaface_ros.benchmark.reference import ReferencePipeline, py_cpu_nms
@@ -22,15 +23,6 @@ from retinaface_ros.nms import nms, nms_torch
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU visible to PyTorch: CUDA fast paths not run")
 PARAMS = InferenceParams(threshold=0.5, nms_threshold=0.4, scales=(480, 640))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / (area_a[:, None] + area_b[None] - inter)
 
 
 def assert_same_faces(

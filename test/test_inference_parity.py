@@ -7,26 +7,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from conftest import box_iou, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
 from retinaface_ros.inference import InferenceParams
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / (area_a[:, None] + area_b[None] - inter)
-
-
 @pytest.fixture(scope="module")
-def learner(mnet_weights) -> RetinaFaceLearner:
-    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
-    learner.load(mnet_weights, verbose=False)
-    return learner
+def learner(mnet_learner) -> RetinaFaceLearner:
+    return mnet_learner
 
 
 @pytest.fixture(scope="module")

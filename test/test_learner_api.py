@@ -14,10 +14,8 @@ from retinaface_ros import BoundingBox, BoundingBoxList, Image, RetinaFaceLearne
 
 
 @pytest.fixture(scope="module")
-def learner(mnet_weights) -> RetinaFaceLearner:
-    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
-    learner.load(mnet_weights, verbose=False)
-    return learner
+def learner(mnet_learner) -> RetinaFaceLearner:
+    return mnet_learner
 
 
 @pytest.fixture(scope="module")
