@@ -14,13 +14,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg
+from retinaface_ros.ros.node_runner import run_node
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -113,22 +112,8 @@ class ImagePublisher(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ImagePublisher()
-        while rclpy.ok() and not node.done:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as error:
-        print(f"image_publisher: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Publish until the file/folder/video is done (or forever with ``loop``); 1 on a bad source."""
+    return run_node("image_publisher", ImagePublisher, until=lambda node: node.done, args=args)
 
 
 if __name__ == "__main__":

@@ -7,19 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 
 
 def run_node(
     name: str,
     make_node: Callable[[], Any],
-    make_executor: Callable[[], Executor],
+    make_executor: Callable[[], Executor] = SingleThreadedExecutor,
     start: Callable[[Any], str | None] | None = None,
+    until: Callable[[Any], bool] | None = None,
     args: list[str] | None = None,
 ) -> int:
-    """Run a node; ``start(node)`` may return a reason to stop before spinning. 0 on a clean stop, else 1.
+    """Run a node; 0 on a clean stop (Ctrl-C, shutdown, ``until(node)`` true), else 1.
 
-    A RuntimeError while starting (e.g. message packages not built) is printed with the node's name.
+    ``start(node)`` may return a reason to stop before spinning. Errors that mean the node cannot run
+    (message packages not built, a bad parameter value, a missing file) are printed with the node's name.
     """
     rclpy.init(args=args)
     node = None
@@ -31,10 +33,13 @@ def run_node(
             return 1
         executor = make_executor()
         executor.add_node(node)
-        executor.spin()
+        if until is None:
+            executor.spin()
+        while until is not None and rclpy.ok() and not until(node):
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RuntimeError as error:
+    except (RuntimeError, ValueError, OSError) as error:
         print(f"{name}: {error}", file=sys.stderr)
         return 1
     finally:
