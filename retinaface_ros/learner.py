@@ -40,6 +40,17 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def cuda_available() -> bool:
+    """Whether PyTorch sees a CUDA GPU (the ROS nodes' ``device: auto`` falls back to the CPU without one)."""
+    return torch.cuda.is_available()
+
+
+def free_cuda_memory() -> None:
+    """Hand cached CUDA memory back to the driver (after dropping a model); no-op without CUDA."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def parse_lr_steps(lr_steps: str) -> list[int]:
     """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
     if not isinstance(lr_steps, str):
@@ -347,7 +358,9 @@ class RetinaFaceLearner:
         optimize_learner(self, do_constant_folding=do_constant_folding)
 
     def reset(self) -> None:
-        """Forget the loaded model."""
+        """Forget the loaded model and give its GPU memory back."""
         self.model = None
         self.ort_session = None
         self._detector = None
+        if self.device.type == "cuda":
+            free_cuda_memory()

@@ -88,13 +88,11 @@ def _ros_value(value: Any) -> Any:
 
 def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise)."""
-    import torch
-
-    from retinaface_ros.learner import RetinaFaceLearner
+    from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
     device = params.device
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cuda" if cuda_available() else "cpu"
         if device == "cpu" and log is not None:
             log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU")
     fp16 = params.fp16 == "true" or (params.fp16 == "auto" and device.startswith("cuda"))
@@ -120,14 +118,8 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
 
 def release_model(model: LoadedModel | None) -> None:
     """Drop a learner and give its GPU memory back."""
-    if model is None:
-        return
-    on_cuda = model.device.startswith("cuda")
-    model.learner.reset()
-    if on_cuda:
-        import torch
-
-        torch.cuda.empty_cache()
+    if model is not None:
+        model.learner.reset()
 
 
 class DetectorNode(LifecycleNode):

@@ -128,13 +128,11 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------------------ training
     def _run(self, goal_handle: Any, result: Any) -> None:
-        import torch
-
         from retinaface_ros.datasets import WiderFaceDataset
-        from retinaface_ros.learner import RetinaFaceLearner
+        from retinaface_ros.learner import RetinaFaceLearner, cuda_available
         from retinaface_ros.training import fit
 
-        job = goal_to_job(goal_handle.request, self._defaults(), torch.cuda.is_available())
+        job = goal_to_job(goal_handle.request, self._defaults(), cuda_available())
         learner = RetinaFaceLearner(**job.learner_kwargs)
         dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
         val = None
@@ -231,10 +229,9 @@ class TrainerNode(Node):
 
 def _free_cuda_memory() -> None:
     try:
-        import torch
+        from retinaface_ros.learner import free_cuda_memory
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_cuda_memory()
     except Exception:  # noqa: BLE001 - best effort after a failure
         pass
 
