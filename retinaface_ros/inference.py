@@ -495,9 +495,8 @@ class Detector:
     ) -> Detections:
         """The postprocess in torch on the outputs' device: host syncs only for the candidate count, NMS
         convergence and the one copy of the packed result."""
-        loc, conf, landmarks = outputs[0], outputs[1], outputs[2]
-        device = conf.device
-        scores = conf[:, 1].float()
+        device = outputs[1].device
+        scores = outputs[1][:, 1].float()
         candidates = torch.nonzero(scores > params.threshold).squeeze(1)
         if candidates.numel() == 0:
             return Detections.empty()
@@ -508,22 +507,34 @@ class Detector:
         else:
             scores, order = torch.sort(scores, descending=True)
             candidates = candidates[order]
-        height, width = input_hw
-        priors = self.priors(height, width, device)[candidates]
-        scale = self._pixel_scale(input_hw, factor, device)
+        packed = self._decode_rows(outputs, candidates, candidates, scores, input_hw, factor, params)
+        if apply_nms:
+            nms_fn = nms_torch if device.type == "cuda" else _nms_indices
+            packed = packed[nms_fn(packed[:, :4], scores, params.nms_threshold)[:POST_NMS_TOP_K]]
+        return _pack_to_detections(packed.cpu().numpy(), image_hw)  # one device→host copy
+
+    def _decode_rows(
+        self,
+        outputs: Sequence[torch.Tensor],
+        rows: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+        prior: torch.Tensor,
+        scores: torch.Tensor,
+        input_hw: tuple[int, int],
+        factor: float,
+        params: InferenceParams,
+    ) -> torch.Tensor:
+        """N×16 rows (box, 10 landmark coords in image pixels, score, class) for the candidates
+        ``outputs[k][rows]``, whose prior indices are ``prior``."""
+        priors = self.priors(*input_hw, scores.device)[prior]
+        scale = self._pixel_scale(input_hw, factor, scores.device)
         variances = self.config.variances
-        boxes = decode_boxes(loc[candidates].float(), priors, variances) * scale
-        points = decode_landmarks(landmarks[candidates].float(), priors, variances).view(-1, 5, 2) * scale[:2]
+        boxes = decode_boxes(outputs[0][rows].float(), priors, variances) * scale
+        points = decode_landmarks(outputs[2][rows].float(), priors, variances) * scale[:2].repeat(5)
         if self.has_mask_head and len(outputs) > 3:
-            classes = (outputs[3][candidates, 1].float() > params.mask_thresh).float()
+            classes = (outputs[3][rows][:, 1].float() > params.mask_thresh).float()
         else:
             classes = torch.zeros_like(scores)
-        if apply_nms:
-            keep = (nms_torch if device.type == "cuda" else _nms_indices)(boxes, scores, params.nms_threshold)
-            keep = keep[:POST_NMS_TOP_K]
-            boxes, scores, points, classes = boxes[keep], scores[keep], points[keep], classes[keep]
-        packed = torch.cat((boxes, points.reshape(-1, 10), scores[:, None], classes[:, None]), dim=1)
-        return _pack_to_detections(packed.cpu().numpy(), image_hw)  # one device→host copy
+        return torch.cat((boxes, points, scores[:, None], classes[:, None]), dim=1)
 
     def _postprocess_batch_torch(
         self,
@@ -536,9 +547,7 @@ class Detector:
     ) -> list[Detections] | None:
         """The whole batch's postprocess at once on the GPU (one NMS call with per-image groups, one copy
         back); None when more than ``PRE_NMS_TOP_K`` candidates survive (then per image, as the reference)."""
-        loc, conf, landmarks = outputs[0], outputs[1], outputs[2]
-        device = conf.device
-        all_scores = conf[..., 1].float()
+        all_scores = outputs[1][..., 1].float()
         found = torch.nonzero(all_scores > params.threshold)  # M×2 (image, prior), image-major
         count = found.shape[0]
         if count > PRE_NMS_TOP_K:
@@ -549,20 +558,10 @@ class Detector:
         scores = all_scores[image, prior]
         order = torch.argsort(image.double() * 2 - scores.double())  # by image, then score (descending)
         image, prior, scores = image[order], prior[order], scores[order]
-        height, width = input_hw
-        priors = self.priors(height, width, device)[prior]
-        scale = self._pixel_scale(input_hw, factor, device)
-        variances = self.config.variances
-        boxes = decode_boxes(loc[image, prior].float(), priors, variances) * scale
-        points = decode_landmarks(landmarks[image, prior].float(), priors, variances).view(-1, 10)
-        points = points * scale[:2].repeat(5)
-        if self.has_mask_head and len(outputs) > 3:
-            classes = (outputs[3][image, prior, 1].float() > params.mask_thresh).float()
-        else:
-            classes = torch.zeros_like(scores)
-        packed = torch.cat((boxes, points, scores[:, None], classes[:, None], image[:, None].float()), dim=1)
+        decoded = self._decode_rows(outputs, (image, prior), prior, scores, input_hw, factor, params)
+        packed = torch.cat((decoded, image[:, None].float()), dim=1)
         if apply_nms:
-            keep = torch.sort(nms_torch(boxes, scores, params.nms_threshold, groups=image)).values
+            keep = torch.sort(nms_torch(decoded[:, :4], scores, params.nms_threshold, groups=image)).values
             packed = packed[keep]
         rows = packed.cpu().numpy()  # one device→host copy for the batch
         starts = np.searchsorted(rows[:, 16], np.arange(len(image_hws) + 1) - 0.5)
