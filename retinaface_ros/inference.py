@@ -155,10 +155,12 @@ class Detector:
     * CUDA: each frame is resized straight into a pinned uint8 staging buffer and uploaded as uint8 (¼ of
       the bytes); mean subtraction, the fp16/channels_last cast and the network run as one CUDA graph per
       (batch, height, width) (eager if capture fails). The postprocess (:func:`packed_postprocess`:
-      threshold, top-``top_k``, decode, ``nms_rounds`` NMS rounds, packing) is a second graph replayed right
+      threshold, top-k, decode, ``nms_rounds`` NMS rounds, packing) is a second graph replayed right
       after, over the network's static outputs, with the thresholds as device inputs; its one packed buffer
-      comes back in one copy into pinned memory with one sync. Images with more than ``top_k`` candidates
-      or an unconverged NMS are redone by the exact path (``counters`` counts them).
+      comes back in one copy into pinned memory with one sync. Its cost grows with k², so ``top_k`` is a
+      ladder of candidate budgets: k = 256 covers a crowded VGA frame at the default threshold; a batch with
+      an image over it replays the next budget's graph on the same outputs. Images over the last budget or
+      with an unconverged NMS are redone by the exact path (``counters`` counts each outcome).
     """
 
     def __init__(
@@ -175,7 +177,7 @@ class Detector:
         fast_postprocess: bool = True,
         max_graphs: int = 8,
         packed: bool | None = None,
-        top_k: int = 1024,
+        top_k: Sequence[int] = (256, 1024),
         nms_rounds: int = 8,
     ) -> None:
         self.forward = forward
@@ -197,10 +199,10 @@ class Detector:
         self._scales: dict[tuple[int, int, float, str], torch.Tensor] = {}
         self.graph_failures: list[str] = []
         self.packed = packed
-        self.top_k = top_k
+        self.top_k = tuple(top_k)
         self.nms_rounds = nms_rounds
         self._eager_posts: dict[tuple[int, ...], _PackedPost] = {}
-        self.counters = {"packed": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
+        self.counters = {"packed": 0, "larger_top_k": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
         if on_cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes per graph: pick the fastest convolutions
 
@@ -332,22 +334,7 @@ class Detector:
     ) -> list[Detections]:
         """Detections for each image of one forward pass (batched outputs N×P×…)."""
         if apply_nms and self.fast_postprocess and self._use_packed(outputs):
-            host = self.packed_results(outputs, input_hw, factor, params)
-            limit = self._top_k(outputs[1].shape[1])
-            results = []
-            for row, image_hw in enumerate(image_hws):
-                kept, converged, count = host[row, 0, :3]
-                if count > limit and limit < PRE_NMS_TOP_K:
-                    self.counters["fallback_overflow"] += 1
-                elif converged < 0.5:
-                    self.counters["fallback_not_converged"] += 1
-                else:
-                    self.counters["packed"] += 1
-                    results.append(_pack_to_detections(host[row, 1 : 1 + int(kept)], image_hw))
-                    continue
-                exact = [out[row] for out in outputs]
-                results.append(self.postprocess(exact, input_hw, image_hw, factor, params, apply_nms))
-            return results
+            return self._postprocess_packed(outputs, input_hw, image_hws, factor, params)
         if len(image_hws) > 1 and outputs[1].is_cuda and self.fast_postprocess:
             found = self._postprocess_batch_torch(outputs, input_hw, image_hws, factor, params, apply_nms)
             if found is not None:
@@ -360,8 +347,55 @@ class Detector:
     def _use_packed(self, outputs: Sequence[torch.Tensor]) -> bool:
         return outputs[1].is_cuda if self.packed is None else self.packed
 
-    def _top_k(self, num_priors: int) -> int:
-        return max(1, min(self.top_k, num_priors, PRE_NMS_TOP_K))
+    def _top_ks(self, num_priors: int) -> list[int]:
+        """The candidate budgets for ``num_priors`` priors, ascending, capped at what the exact path keeps."""
+        return sorted({max(1, min(k, num_priors, PRE_NMS_TOP_K)) for k in self.top_k})
+
+    def _postprocess_packed(
+        self,
+        outputs: Sequence[torch.Tensor],
+        input_hw: tuple[int, int],
+        image_hws: Sequence[tuple[int, int]],
+        factor: float,
+        params: InferenceParams,
+    ) -> list[Detections]:
+        """The packed postprocess with the smallest budget, the next for the images over it, and so on; the
+        exact path for images over the last budget or with an unconverged NMS."""
+        results: list[Detections | None] = [None] * len(image_hws)
+        pending = list(range(len(image_hws)))
+        for tier, top_k in enumerate(self._top_ks(outputs[1].shape[1])):
+            host = self.packed_results(outputs, input_hw, factor, params, top_k)
+            over = []
+            for row in pending:
+                kept, converged, count = host[row, 0, :3]
+                if count > top_k and top_k < PRE_NMS_TOP_K:
+                    over.append(row)
+                elif converged < 0.5:
+                    self.counters["fallback_not_converged"] += 1
+                    results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
+                else:
+                    self.counters["packed"] += 1
+                    self.counters["larger_top_k"] += tier > 0
+                    results[row] = _pack_to_detections(host[row, 1 : 1 + int(kept)], image_hws[row])
+            pending = over
+            if not pending:
+                break
+        for row in pending:
+            self.counters["fallback_overflow"] += 1
+            results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
+        return results  # type: ignore[return-value]
+
+    def _postprocess_row(
+        self,
+        outputs: Sequence[torch.Tensor],
+        row: int,
+        input_hw: tuple[int, int],
+        image_hws: Sequence[tuple[int, int]],
+        factor: float,
+        params: InferenceParams,
+    ) -> Detections:
+        """The exact postprocess of one image of a batch."""
+        return self.postprocess([out[row] for out in outputs], input_hw, image_hws[row], factor, params)
 
     def packed_results(
         self,
@@ -369,6 +403,7 @@ class Detector:
         input_hw: tuple[int, int],
         factor: float,
         params: InferenceParams,
+        top_k: int,
     ) -> np.ndarray:
         """:func:`packed_postprocess` of a batch's outputs as a host array N×(1+rows)×16: a graph replay (on
         the network graph's static outputs) or an eager call, then one copy and one sync."""
@@ -376,13 +411,13 @@ class Detector:
         key = (conf.shape[0], *input_hw)
         graph = self._graphs.get(key) if conf.is_cuda else None
         static = graph is not None and graph.static_outputs[1] is conf
-        post = graph.post if static else self._eager_posts.get(key)
+        post = graph.posts.get(top_k) if static else self._eager_posts.get((*key, top_k))
         if post is None:
-            post = self._make_post(outputs, input_hw, capture=static)
+            post = self._make_post(outputs, input_hw, top_k, capture=static)
             if static:
-                graph.post = post
+                graph.posts[top_k] = post
             else:
-                self._eager_posts[key] = post
+                self._eager_posts[(*key, top_k)] = post
                 while len(self._eager_posts) > self.max_graphs:
                     self._eager_posts.pop(next(iter(self._eager_posts)))
         height, width = input_hw
@@ -391,12 +426,12 @@ class Detector:
         return post(settings, outputs)
 
     def _make_post(
-        self, outputs: Sequence[torch.Tensor], input_hw: tuple[int, int], capture: bool
+        self, outputs: Sequence[torch.Tensor], input_hw: tuple[int, int], top_k: int, capture: bool
     ) -> _PackedPost:
         conf = outputs[1]
         priors = self.priors(*input_hw, conf.device)
         has_mask = self.has_mask_head and len(outputs) > 3
-        top_k, rounds, variances = self._top_k(conf.shape[1]), self.nms_rounds, self.config.variances
+        rounds, variances = self.nms_rounds, self.config.variances
 
         def fn(outs: Sequence[torch.Tensor], settings: torch.Tensor) -> torch.Tensor:
             outs = outs if has_mask else outs[:3]
@@ -635,7 +670,7 @@ class _CudaGraphForward:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             self.static_outputs = tuple(fn(self.static_input))
-        self.post: _PackedPost | None = None  # the postprocess graph over static_outputs
+        self.posts: dict[int, _PackedPost] = {}  # postprocess graphs over static_outputs, by top-k
 
     def replay(self) -> tuple[torch.Tensor, ...]:
         self.graph.replay()

@@ -347,13 +347,42 @@ def test_packed_postprocess_matches_exact(model: RetinaFace, frame: np.ndarray) 
     for params in (PARAMS, InferenceParams(threshold=0.8, nms_threshold=0.3, scales=(480, 640))):
         assert_exact(packed.detect_batch(images, params), exact.detect_batch(images, params))
         assert_exact([packed.detect(frame, params)], [exact.detect(frame, params)])
-    assert packed.counters == {"packed": 8, "fallback_overflow": 0, "fallback_not_converged": 0}
-    assert len(packed._eager_posts) == 2  # one per batch shape: the thresholds are inputs, not constants
+    # threshold 0.5: 395 and 398 candidates (frame, mirrored: over the first budget, 256), 52 upside down;
+    # threshold 0.8: 200, 216, 10 (all within it)
+    assert packed.counters == {
+        "packed": 8,
+        "larger_top_k": 3,
+        "fallback_overflow": 0,
+        "fallback_not_converged": 0,
+    }
+    # one per batch shape and budget: the thresholds are inputs, not constants
+    assert sorted(packed._eager_posts) == [
+        (1, 480, 640, 256),
+        (1, 480, 640, 1024),
+        (3, 480, 640, 256),
+        (3, 480, 640, 1024),
+    ]
+
+
+def test_packed_larger_budget_only_where_needed(model: RetinaFace, frame: np.ndarray) -> None:
+    """A crowded frame beside a sparse one: the crowded one takes the next budget, the sparse one keeps the
+    first result; both equal the exact path."""
+    images = [frame, frame[::-1].copy()]  # at threshold 0.5: 395 candidates; upside down: 52
+    detector = packed_detector(model)
+    got = detector.detect_batch(images, PARAMS)
+    want = fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS)
+    assert_exact(got, want)
+    assert detector.counters == {
+        "packed": 2,
+        "larger_top_k": 1,
+        "fallback_overflow": 0,
+        "fallback_not_converged": 0,
+    }
 
 
 def test_packed_overflow_falls_back(model: RetinaFace, frame: np.ndarray) -> None:
     images = selfie_frames(frame)
-    detector = packed_detector(model, top_k=16)  # far fewer than the selfie's candidates
+    detector = packed_detector(model, top_k=(16,))  # far fewer than the selfie's candidates
     got = detector.detect_batch(images, PARAMS)
     assert detector.counters["fallback_overflow"] == 3 and detector.counters["packed"] == 0
     assert_exact(got, fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS))
@@ -418,8 +447,9 @@ def test_cuda_packed_graph_matches_exact(model: RetinaFace, frame: np.ndarray, f
     assert not detector.graph_failures
     assert detector.counters["packed"] > 0
     assert detector.counters["fallback_overflow"] == detector.counters["fallback_not_converged"] == 0
-    posts = [g.post for g in detector._graphs.values()]
-    assert len(posts) == 2 and all(p is not None and p.graph is not None for p in posts)  # no recapture
+    posts = [post for g in detector._graphs.values() for post in g.posts.values()]
+    # batch 1 and 3, each with budgets 256 and 1024 (threshold 0.5: 395 candidates in the frame)
+    assert len(posts) == 4 and all(p.graph is not None for p in posts)  # captured once, no recapture
 
 
 @needs_cuda
@@ -427,7 +457,7 @@ def test_cuda_packed_fallbacks(model: RetinaFace, frame: np.ndarray) -> None:
     images = selfie_frames(frame)
     want = fast_detector(model, config_for("mnet"), "cuda").detect_batch(images, PARAMS)
     for settings, counter in (
-        ({"top_k": 16}, "fallback_overflow"),
+        ({"top_k": (16,)}, "fallback_overflow"),
         ({"nms_rounds": 0}, "fallback_not_converged"),
     ):
         detector = packed_detector(model, "cuda", **settings)

@@ -155,7 +155,8 @@ def _progress(group: list[dict]) -> None:
             f"post {r['postprocess_ms']['median']:.2f} total {r['total_ms']['median']:.2f} ms, "
             f"{r['fps']} img/s, x{r['speedup_vs_reference']}"
             + (
-                f", packed {r['packed']} fallbacks {r['fallback_overflow']}+{r['fallback_not_converged']}"
+                f", packed {r['packed']} (larger top-k {r['larger_top_k']}) fallbacks "
+                f"{r['fallback_overflow']}+{r['fallback_not_converged']}"
                 if "packed" in r
                 else ""
             ),
