@@ -23,6 +23,7 @@ from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
 from retinaface_ros.model.priors import PriorBoxes
 from retinaface_ros.nms import nms, nms_torch
+from retinaface_ros.staging import stage_frames
 from retinaface_ros.types import BoundingBox, BoundingBoxList, Image
 
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
@@ -237,7 +238,7 @@ class Detector:
         return batch if self.input_dtype == torch.float32 else batch.to(self.input_dtype)
 
     def _upload(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
-        """Resize straight into a uint8 staging buffer (pinned on CUDA) and copy it to the device."""
+        """Resize or copy into a uint8 staging buffer (pinned on CUDA) and upload it chunk by chunk."""
         height, width = resized_shape(*images[0].shape[:2], factor)
         key = (len(images), height, width)
         cuda = self.device.type == "cuda"
@@ -247,21 +248,13 @@ class Detector:
         staging, pending = staged
         if pending is not None:
             pending.synchronize()  # the previous upload from this buffer must finish before reuse
-        array = staging.numpy()
-        for row, image in enumerate(images):
-            if factor != 1.0:
-                cv2.resize(image, (width, height), dst=array[row], interpolation=cv2.INTER_LINEAR)
-            else:
-                array[row] = image
+        graph = self._graphs.get(key)  # if there is one: upload straight into its static input
+        batch = graph.static_input if graph is not None else torch.empty_like(staging, device=self.device)
+        for rows in stage_frames(staging.numpy(), images, factor):  # each upload overlaps the next fill
+            batch[rows].copy_(staging[rows], non_blocking=cuda)
         if not cuda:
             self._staging[key] = (staging, None)
-            return staging.clone().to(self.device)
-        graph = self._graphs.get(key)
-        if graph is not None:  # upload straight into the graph's static input
-            graph.static_input.copy_(staging, non_blocking=True)
-            batch = graph.static_input
-        else:
-            batch = staging.to(self.device, non_blocking=True)
+            return batch
         event = torch.cuda.Event()
         event.record()
         self._staging[key] = (staging, event)

@@ -1,0 +1,53 @@
+"""Filling a uint8 N×h×w×3 staging buffer with a batch of frames, chunk by chunk.
+
+Each chunk is yielded as soon as it is filled, so the caller can start its host→device copy while the next
+chunks are still being written. Plain copies (frames already at the input size) run on a small shared thread
+pool, since numpy releases the GIL for them; resizes stay on the calling thread, because OpenCV already
+spreads each resize over its own threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+MAX_CHUNKS = 8  # per batch: enough to overlap copies and uploads, few enough to keep per-copy overhead low
+WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@functools.cache
+def staging_pool() -> ThreadPoolExecutor:
+    """The shared copy threads (created on first use)."""
+    return ThreadPoolExecutor(WORKERS, thread_name_prefix="retinaface-staging")
+
+
+def row_chunks(count: int, chunks: int = MAX_CHUNKS) -> list[slice]:
+    """``count`` rows cut into at most ``chunks`` contiguous slices of near-equal size."""
+    parts = max(1, min(count, chunks))
+    bounds = [count * index // parts for index in range(parts + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:], strict=False)]
+
+
+def stage_frames(array: np.ndarray, images: Sequence[np.ndarray], factor: float) -> Iterator[slice]:
+    """Write ``images`` (resized by ``factor`` when it is not 1) into ``array``; yield each filled chunk
+    of rows, in order."""
+    height, width = array.shape[1:3]
+
+    def fill(rows: slice) -> slice:
+        for row in range(rows.start, rows.stop):
+            if factor != 1.0:
+                cv2.resize(images[row], (width, height), dst=array[row], interpolation=cv2.INTER_LINEAR)
+            else:
+                array[row] = images[row]
+        return rows
+
+    chunks = row_chunks(len(images))
+    if factor == 1.0 and len(chunks) > 1 and WORKERS > 1:
+        yield from staging_pool().map(fill, chunks)
+    else:
+        yield from map(fill, chunks)

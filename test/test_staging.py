@@ -1,0 +1,54 @@
+"""Batch staging: chunked (threaded for plain copies) filling of the uint8 upload buffer."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from retinaface_ros.inference import Detector
+from retinaface_ros.model import RetinaFace, config_for
+from retinaface_ros.staging import row_chunks, stage_frames
+
+
+@pytest.mark.parametrize(("count", "parts"), [(32, 8), (8, 8), (3, 3), (1, 1), (13, 8)])
+def test_row_chunks_cover_rows_in_order(count: int, parts: int) -> None:
+    chunks = row_chunks(count)
+    assert len(chunks) == parts
+    assert [row for rows in chunks for row in range(rows.start, rows.stop)] == list(range(count))
+    sizes = [rows.stop - rows.start for rows in chunks]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def frames(count: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
+    rng = np.random.default_rng(count)
+    return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_copies_fill_every_row_and_yield_in_order() -> None:
+    images = frames(32)
+    images[5] = np.ascontiguousarray(images[5][:, ::-1])[:, ::-1]  # a non-contiguous view is copied too
+    array = np.zeros((32, 48, 64, 3), np.uint8)
+    done = list(stage_frames(array, images, 1.0))
+    assert done == row_chunks(32)
+    np.testing.assert_array_equal(array, np.stack(images))
+
+
+def test_resizes_fill_every_row() -> None:
+    images = frames(5)
+    array = np.zeros((5, 24, 32, 3), np.uint8)
+    assert list(stage_frames(array, images, 0.5)) == row_chunks(5)
+    want = [cv2.resize(image, (32, 24), interpolation=cv2.INTER_LINEAR) for image in images]
+    np.testing.assert_array_equal(array, np.stack(want))
+
+
+def test_detector_upload_reuses_the_staging_buffer() -> None:
+    """The plain (uint8 upload) preprocess: each call's batch is its own frames, also after buffer reuse."""
+    detector = Detector(RetinaFace("mnet").eval(), config_for("mnet"), fast_preprocess=False)
+    first, second = frames(12), frames(11) + frames(1)
+    got_first = detector._upload(first, 1.0)
+    got_second = detector._upload(second, 1.0)
+    assert torch.equal(got_first, torch.from_numpy(np.stack(first)))
+    assert torch.equal(got_second, torch.from_numpy(np.stack(second)))
+    assert len(detector._staging) == 1
