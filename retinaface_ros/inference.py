@@ -725,13 +725,18 @@ def packed_postprocess(
     inter = width.clamp(min=0) * height.clamp(min=0)
     iou = inter / (areas[:, :, None] + areas[:, None, :] - inter)
     over = (iou > nms_threshold) & valid[:, :, None] & valid[:, None, :]
-    dtype = torch.float16 if conf.is_cuda else torch.float32  # 0/1 sums ≤ k stay exact enough to test == 0
-    suppresses = torch.triu(over.to(dtype), diagonal=1)  # [i, j]: i (higher score) suppresses j
-    keep = valid.to(dtype)
+    # One round: keep_j = max(0, valid_j − Σ_i keep_i · suppresses_ij), suppresses_ij = i (higher score)
+    # overlaps j; as one product of the state [keep, 1] with [[−suppresses], [valid]] and one clamp into
+    # keep. Sums of 0/±1 terms: exact in fp16, and never 0 when a suppressor is kept.
+    dtype = torch.float16 if conf.is_cuda else torch.float32
+    valid_values = valid.to(dtype)[:, None, :]
+    step = torch.cat((torch.triu(over.to(dtype), diagonal=1).neg_(), valid_values), dim=1)  # n×(k+1)×k
+    state = torch.ones(n, 1, k + 1, dtype=dtype, device=conf.device)
+    keep = state[:, 0, :k]
+    keep.copy_(valid_values[:, 0])
     for _ in range(rounds):
-        keep = (torch.bmm(keep[:, None, :], suppresses)[:, 0] == 0).to(dtype) * valid
-    again = (torch.bmm(keep[:, None, :], suppresses)[:, 0] == 0).to(dtype) * valid
-    converged = (again == keep).all(1)
+        torch.clamp_min(torch.bmm(state, step)[:, 0], 0, out=keep)
+    converged = (torch.bmm(state, step)[:, 0].clamp_min(0) == keep).all(1)
     kept_mask = keep > 0
 
     kept = kept_mask.sum(1)
