@@ -1,8 +1,8 @@
 """Inference pipeline: image checks → resize + mean subtraction → forward → threshold → decode → NMS.
 
 Pure PyTorch/OpenCV; the learner and the ROS node call :class:`Detector`. The fast paths (one-pass OpenCV
-preprocessing, numpy postprocess on the CPU; pinned uint8 upload, CUDA graphs and GPU NMS on CUDA) are
-described on the class; ``retinaface bench`` measures them.
+preprocessing, numpy postprocess on the CPU; uint8 upload, resize on the GPU, CUDA graphs and GPU NMS on
+CUDA) are described on the class; ``retinaface bench`` measures them.
 """
 
 from __future__ import annotations
@@ -132,6 +132,15 @@ def resized_shape(height: int, width: int, factor: float) -> tuple[int, int]:
     return max(1, round(height * factor)), max(1, round(width * factor))
 
 
+def resize_on_device(images: torch.Tensor, out: torch.Tensor) -> None:
+    """Bilinear resize of uint8 N×H×W×3 ``images`` into uint8 N×h×w×3 ``out`` on their device: OpenCV's
+    ``INTER_LINEAR`` (half-pixel centres, no antialiasing), rounded to uint8 as OpenCV does."""
+    planes = images.permute(0, 3, 1, 2).float()  # NCHW view, channels_last strides
+    size = tuple(out.shape[1:3])
+    resized = torch.nn.functional.interpolate(planes, size=size, mode="bilinear", align_corners=False)
+    out.copy_(resized.round_().permute(0, 2, 3, 1))
+
+
 def group_by_shape(
     images: Sequence[np.ndarray], scales: tuple[int, int]
 ) -> dict[tuple[int, int, float], list[int]]:
@@ -153,15 +162,17 @@ class Detector:
 
     * CPU: resize + mean subtraction + HWC→NCHW in one OpenCV pass (``cv2.dnn.blobFromImage(s)``) and a
       numpy postprocess with OpenCV NMS.
-    * CUDA: each frame is resized straight into a pinned uint8 staging buffer and uploaded as uint8 (¼ of
-      the bytes); mean subtraction, the fp16/channels_last cast and the network run as one CUDA graph per
-      (batch, height, width) (eager if capture fails). The postprocess (:func:`packed_postprocess`:
-      threshold, top-k, decode, ``nms_rounds`` NMS rounds, packing) is a second graph replayed right
-      after, over the network's static outputs, with the thresholds as device inputs; its one packed buffer
-      comes back in one copy into pinned memory with one sync. Its cost grows with k², so ``top_k`` is a
-      ladder of candidate budgets: k = 256 covers a crowded VGA frame at the default threshold; a batch with
-      an image over it replays the next budget's graph on the same outputs. Images over the last budget or
-      with an unconverged NMS are redone by the exact path (``counters`` counts each outcome).
+    * CUDA: frames are copied into a pinned uint8 staging buffer (by a few threads for batches) and
+      uploaded as uint8 (¼ of the bytes) chunk by chunk; frames that need resizing are uploaded at their
+      own size and resized on the GPU. Mean subtraction, the fp16/channels_last cast and the network run
+      as one CUDA graph per (batch, height, width) (eager if capture fails). The postprocess
+      (:func:`packed_postprocess`: threshold, top-k, decode, ``nms_rounds`` NMS rounds, packing) is a
+      second graph replayed right after, over the network's static outputs, with the thresholds as device
+      inputs; its one packed buffer comes back in one copy into pinned memory with one sync. Its cost grows
+      with k², so ``top_k`` is a ladder of candidate budgets: k = 256 covers a crowded VGA frame at the
+      default threshold; a batch with an image over it replays the next budget's graph on the same
+      outputs. Images over the last budget or with an unconverged NMS are redone by the exact path
+      (``counters`` counts each outcome).
     """
 
     def __init__(
@@ -238,29 +249,47 @@ class Detector:
         return batch if self.input_dtype == torch.float32 else batch.to(self.input_dtype)
 
     def _upload(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
-        """Resize or copy into a uint8 staging buffer (pinned on CUDA) and upload it chunk by chunk."""
+        """The uint8 N×h×w×3 batch on the device (on CUDA, into the graph's static input if there is one).
+
+        On CUDA frames that need resizing are uploaded at their own size and resized there
+        (:func:`resize_on_device`): fewer bytes to copy and no resize on the host's cores.
+        """
         height, width = resized_shape(*images[0].shape[:2], factor)
         key = (len(images), height, width)
         cuda = self.device.type == "cuda"
-        staged = self._staging.pop(key, None)
-        if staged is None:
-            staged = (torch.empty((*key, 3), dtype=torch.uint8, pin_memory=cuda), None)
-        staging, pending = staged
+        graph = self._graphs.get(key) if cuda else None
+        batch = graph.static_input if graph is not None else self._new_batch((*key, 3))
+        same_size = all(image.shape == images[0].shape for image in images)
+        if cuda and factor != 1.0 and same_size:
+            originals = self._new_batch((len(images), *images[0].shape))
+            self._copy_staged(images, 1.0, originals)
+            resize_on_device(originals, batch)
+        else:
+            self._copy_staged(images, factor, batch)
+        return batch
+
+    def _new_batch(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.empty(shape, dtype=torch.uint8, device=self.device)
+
+    def _copy_staged(self, images: Sequence[np.ndarray], factor: float, target: torch.Tensor) -> None:
+        """Resize or copy ``images`` into a reused uint8 staging buffer (pinned on CUDA) and copy that into
+        ``target`` chunk by chunk, each copy overlapping the filling of the next chunk."""
+        key = tuple(target.shape[:3])
+        cuda = self.device.type == "cuda"
+        staging, pending = self._staging.pop(key, (None, None))
+        if staging is None:
+            staging = torch.empty(target.shape, dtype=torch.uint8, pin_memory=cuda)
         if pending is not None:
             pending.synchronize()  # the previous upload from this buffer must finish before reuse
-        graph = self._graphs.get(key)  # if there is one: upload straight into its static input
-        batch = graph.static_input if graph is not None else torch.empty_like(staging, device=self.device)
-        for rows in stage_frames(staging.numpy(), images, factor):  # each upload overlaps the next fill
-            batch[rows].copy_(staging[rows], non_blocking=cuda)
-        if not cuda:
-            self._staging[key] = (staging, None)
-            return batch
-        event = torch.cuda.Event()
-        event.record()
+        for rows in stage_frames(staging.numpy(), images, factor):
+            target[rows].copy_(staging[rows], non_blocking=cuda)
+        event = None
+        if cuda:
+            event = torch.cuda.Event()
+            event.record()
         self._staging[key] = (staging, event)
         while len(self._staging) > self.max_graphs:
             self._staging.pop(next(iter(self._staging)))
-        return batch
 
     # ------------------------------------------------------------------------------------------ forward
     def run(self, prepared: torch.Tensor) -> Sequence[torch.Tensor]:

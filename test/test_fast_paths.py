@@ -16,7 +16,7 @@ from conftest import box_iou
 from retinaface_ros import RetinaFaceLearner
 from retinaface_ros.benchmark.reference import ReferencePipeline, py_cpu_nms
 from retinaface_ros.fusion import count_batchnorm, fold_batchnorm
-from retinaface_ros.inference import Detections, Detector, InferenceParams, fast_detector
+from retinaface_ros.inference import Detections, Detector, InferenceParams, fast_detector, resize_on_device
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.nms import nms, nms_torch
 
@@ -139,6 +139,18 @@ def test_cpu_defaults_scales_path(model: RetinaFace, frame: np.ndarray) -> None:
     assert got.boxes[:, 2].max() <= 640 and got.boxes[:, 3].max() <= 480
 
 
+def test_device_resize_gives_the_same_faces(model: RetinaFace, frame: np.ndarray) -> None:
+    """CUDA resizes on the device (:func:`resize_on_device`); run here on CPU tensors, its 1365×1024 input
+    gives the faces that OpenCV's resize gives."""
+    detector = fast_detector(model, config_for("mnet"))
+    params = InferenceParams(threshold=0.5, scales=(1024, 1980))  # 1365×1024 is already at these scales
+    resized = torch.empty((1, 1024, 1365, 3), dtype=torch.uint8)
+    resize_on_device(torch.from_numpy(frame)[None], resized)
+    want = detector.detect(cv2.resize(frame, (1365, 1024), interpolation=cv2.INTER_LINEAR), params)
+    # inputs one level apart on ~12 % of pixels: small faces' scores move by up to ~0.01
+    assert_same_faces(detector.detect(resized[0].numpy(), params), want, 0.99, score_atol=0.02)
+
+
 def test_reference_port_agrees(model: RetinaFace, frame: np.ndarray, plain: Detections) -> None:
     ref = ReferencePipeline(model, config_for("mnet")).detect(frame)
     ref = ref[ref[:, 4] > PARAMS.threshold]
@@ -229,6 +241,18 @@ def test_cuda_batch_equals_single(model: RetinaFace, frame: np.ndarray) -> None:
         # Equal scores may come out in either order (seen on an H200): compare matched sets, not rows.
         assert len(got) == len(want)
         assert_same_faces(got, want, 0.99, score_atol=1e-4)
+
+
+@needs_cuda
+def test_cuda_resizes_on_device(model: RetinaFace, frame: np.ndarray) -> None:
+    """At the default scales the CUDA path uploads the 640×480 frame and resizes it on the GPU."""
+    params = InferenceParams(threshold=0.5, scales=(1024, 1980))
+    want = fast_detector(model, config_for("mnet")).detect(frame, params)
+    detector = fast_detector(model, config_for("mnet"), "cuda")
+    for _ in range(2):
+        got = detector.detect(frame, params)
+    assert (1, 480, 640) in detector._staging and (1, 1024, 1365) not in detector._staging
+    assert_same_faces(got, want, 0.99, score_atol=0.02)  # as test_device_resize_gives_the_same_faces
 
 
 @needs_cuda

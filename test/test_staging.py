@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from retinaface_ros.inference import Detector
+from retinaface_ros.inference import Detector, resize_on_device
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.staging import row_chunks, stage_frames
 
@@ -52,3 +52,28 @@ def test_detector_upload_reuses_the_staging_buffer() -> None:
     assert torch.equal(got_first, torch.from_numpy(np.stack(first)))
     assert torch.equal(got_second, torch.from_numpy(np.stack(second)))
     assert len(detector._staging) == 1
+
+
+@pytest.mark.parametrize(
+    ("source_hw", "target_hw"),
+    [
+        ((480, 640), (1024, 1365)),
+        ((720, 1280), (1024, 1820)),
+        ((1080, 1920), (1024, 1820)),
+        ((96, 64), (48, 32)),
+    ],
+    ids=["vga_up", "720p_up", "1080p_down", "half"],
+)
+def test_resize_on_device_matches_opencv(
+    selfie_path, source_hw: tuple[int, int], target_hw: tuple[int, int]
+) -> None:
+    """The CUDA path's resize (here on CPU tensors) against cv2.INTER_LINEAR: off by at most one level."""
+    photo = cv2.imread(str(selfie_path))
+    images = [cv2.resize(photo, source_hw[::-1], interpolation=cv2.INTER_AREA), frames(1, *source_hw)[0]]
+    out = torch.empty((2, *target_hw, 3), dtype=torch.uint8)
+    resize_on_device(torch.from_numpy(np.stack(images)), out)
+    for got, image in zip(out.numpy(), images, strict=True):
+        diff = np.abs(
+            got.astype(np.int16) - cv2.resize(image, target_hw[::-1], interpolation=cv2.INTER_LINEAR)
+        )
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.2  # OpenCV's 11-bit fixed-point weights
