@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check for the inference fast paths, one run of ≤ 280 s: versions, the CUDA tests, `retinaface bench` on
-# CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the optional torch.compile lever for R50.
+# CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the top CUDA kernels of mnet and R50.
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
 #                                                              ".shared/images/selfie.jpg"], timeout_s=330)
@@ -76,39 +76,42 @@ for r in rows:
           f"{r.get('graph_failures')}")
 EOF
 
-left=$((275 - SECONDS)); [ "$left" -gt 120 ] && left=120
-stage "(e) optional lever: R50 fp16 1820x1024 network, torch.compile max-autotune-no-cudagraphs (timeout ${left}s)"
-if [ "$left" -ge 20 ]; then
-timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -20
-import time, torch
-from retinaface_ros.inference import fast_detector
+left=$((275 - SECONDS)); [ "$left" -gt 60 ] && left=60
+stage "(e) where the time goes: top CUDA kernels, eager, mnet 640x480 b1 fp16 and R50 1820x1024 b1 fp16 (timeout ${left}s)"
+if [ "$left" -ge 15 ]; then
+timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -60
+import torch
+from torch.profiler import ProfilerActivity, profile
+from retinaface_ros.benchmark.runner import load_model, test_frames
+from retinaface_ros.inference import InferenceParams, fast_detector
 from retinaface_ros.model import RetinaFace, config_for
 
-def bench(name, fn, runs=30):
-    for _ in range(3): fn()
-    torch.cuda.synchronize(); t = time.perf_counter()
-    for _ in range(runs): fn()
-    torch.cuda.synchronize(); print(f"{name}: {(time.perf_counter() - t) / runs * 1e3:.3f} ms", flush=True)
+def top_kernels(name, fn):
+    for _ in range(5): fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn(); torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
+    total = sum(e.self_device_time_total for e in events)
+    launches = sum(e.count for e in events)
+    print(f"--- {name}: {launches} kernels/copies, {total / 1e3:.3f} ms GPU time")
+    for e in sorted(events, key=lambda e: -e.self_device_time_total)[:12]:
+        print(f"{e.self_device_time_total / 1e3:8.3f} ms {e.count:4d}x  {e.key[:110]}")
 
-torch.manual_seed(0)
-model = RetinaFace("resnet").eval()
-config = config_for("resnet")
-x = torch.randint(0, 256, (1, 1024, 1820, 3), dtype=torch.uint8, device="cuda")
 with torch.inference_mode():
-    det = fast_detector(model, config, "cuda", fp16=True)
-    bench("R50 fp16 eager network (cudnn.benchmark)", lambda: det.forward(det.normalise(x)))
-    bench("R50 fp16 CUDA graph network", lambda: det.run(x))
-    t0 = time.perf_counter()
-    compiled = torch.compile(det.forward, mode="max-autotune-no-cudagraphs")
-    det.forward(det.normalise(x)); compiled(det.normalise(x)); torch.cuda.synchronize()
-    print(f"compile: {time.perf_counter() - t0:.1f} s", flush=True)
-    bench("R50 fp16 compiled network (eager launch)", lambda: compiled(det.normalise(x)))
-    det_c = fast_detector(model, config, "cuda", fp16=True)
-    det_c.forward = compiled
-    bench("R50 fp16 compiled network in our CUDA graph", lambda: det_c.run(x))
-    print("graph failures:", det_c.graph_failures, flush=True)
+    mnet, _ = load_model("mnet", None)
+    det = fast_detector(mnet, config_for("mnet"), "cuda", fp16=True, cuda_graphs=False)
+    det.packed = True
+    frame = test_frames("640x480", 1)
+    params = InferenceParams(scales=(480, 640))
+    top_kernels("mnet b1 fp16 network", lambda: det.run(det.prepare(frame, 1.0)))
+    outputs = det.run(det.prepare(frame, 1.0))
+    top_kernels("mnet b1 packed postprocess (k=256)", lambda: det.packed_results(outputs, (480, 640), 1.0, params, 256))
+    r50 = fast_detector(RetinaFace("resnet").eval(), config_for("resnet"), "cuda", fp16=True, cuda_graphs=False)
+    big = test_frames("1280x720", 1)
+    top_kernels("R50 b1 fp16 upload + resize + network", lambda: r50.run(r50.prepare(big, 1024 / 720)))
 EOF
-echo "compile lever exit ${PIPESTATUS[0]} (124 = timed out)"
+echo "profile exit ${PIPESTATUS[0]} (124 = timed out)"
 else
   echo "skipped: no time left"
 fi
