@@ -1,14 +1,18 @@
-"""Inference-only model rewrites: fold BatchNorm into the preceding convolution.
+"""Inference-only model rewrites: fold BatchNorm into the preceding convolution; merge the heads.
 
-The learner keeps its trainable, un-fused model (training, saving) and gives the detector a folded copy.
+The learner keeps its trainable, un-fused model (training, saving) and gives the detector a rewritten copy.
 """
 
 from __future__ import annotations
 
 import copy
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from retinaface_ros.model.retinaface import RetinaFace
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -47,3 +51,66 @@ def _fold(module: nn.Module) -> None:
                 children[bn_name] = nn.Identity()
     for child in module.children():
         _fold(child)
+
+
+class MergedHeadsRetinaFace(nn.Module):
+    """A RetinaFace in eval mode whose box, class, landmark (and mask) heads are one 1×1 conv per level.
+
+    Same outputs as the model's eval forward (a level's merged conv computes the heads' own dot products;
+    identical on the CPU). Its channels are ordered anchor by anchor (box, class, landmarks[, mask]), so
+    one permute + reshape per level and one concatenation give N×P×(4+2+10[+2]), and the outputs are views
+    of it: 3 convs, 3 reshapes and 1 concatenation where the heads had 9 (12), 9 (12) and 3 (4). It uses
+    ``model``'s modules (no copy).
+    """
+
+    def __init__(self, model: RetinaFace) -> None:
+        super().__init__()
+        self.body, self.fpn = model.body, model.fpn
+        self.ssh = nn.ModuleList([model.ssh1, model.ssh2, model.ssh3])
+        groups = [model.BboxHead, model.ClassHead, model.LandmarkHead]
+        if model.MaskHead is not None:
+            groups.append(model.MaskHead)
+        self.with_mask_head = model.MaskHead is not None
+        self.splits = [group[0].values for group in groups]
+        self.heads = nn.ModuleList(
+            _merge_convs([group[level].conv1x1 for group in groups], self.splits) for level in range(3)
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pyramid = self.fpn(self.body(x))
+        levels = []
+        for ssh, head, feature in zip(self.ssh, self.heads, pyramid, strict=True):
+            out = head(ssh(feature)).permute(0, 2, 3, 1)
+            levels.append(out.reshape(out.shape[0], -1, sum(self.splits)))
+        outputs = list(torch.cat(levels, dim=1).split(self.splits, dim=-1))
+        outputs[1] = F.softmax(outputs[1], dim=-1)
+        if self.with_mask_head:
+            outputs[3] = F.softmax(outputs[3], dim=-1)
+        return tuple(outputs)
+
+
+def merge_heads(model: RetinaFace) -> MergedHeadsRetinaFace:
+    """:class:`MergedHeadsRetinaFace` (eval mode) sharing ``model``'s modules; ``model`` is not changed."""
+    return MergedHeadsRetinaFace(model).eval()
+
+
+def _merge_convs(convs: list[nn.Conv2d], values: list[int]) -> nn.Conv2d:
+    """One 1×1 conv with, for each anchor, ``values[i]`` output channels of ``convs[i]`` in turn."""
+    anchors = convs[0].out_channels // values[0]
+    rows = [
+        torch.arange(anchor * count, (anchor + 1) * count) + offset
+        for anchor in range(anchors)
+        for count, offset in zip(values, _offsets([conv.out_channels for conv in convs]), strict=True)
+    ]
+    order = torch.cat(rows)
+    weight = torch.cat([conv.weight for conv in convs])[order]
+    bias = torch.cat([conv.bias for conv in convs])[order]
+    merged = nn.Conv2d(convs[0].in_channels, len(order), kernel_size=1).to(weight.device, weight.dtype)
+    with torch.no_grad():
+        merged.weight.copy_(weight)
+        merged.bias.copy_(bias)
+    return merged
+
+
+def _offsets(sizes: list[int]) -> list[int]:
+    return [sum(sizes[:index]) for index in range(len(sizes))]

@@ -15,7 +15,7 @@ from conftest import box_iou
 
 from retinaface_ros import RetinaFaceLearner
 from retinaface_ros.benchmark.reference import ReferencePipeline, py_cpu_nms
-from retinaface_ros.fusion import count_batchnorm, fold_batchnorm
+from retinaface_ros.fusion import count_batchnorm, fold_batchnorm, merge_heads
 from retinaface_ros.inference import Detections, Detector, InferenceParams, fast_detector, resize_on_device
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.nms import nms, nms_torch
@@ -97,6 +97,22 @@ def test_folded_model_matches_unfolded(backbone: str) -> None:
     with torch.inference_mode():
         for got, want in zip(folded(x), model(x), strict=True):
             torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("backbone", ["mnet", "resnet"])
+@pytest.mark.parametrize("mask", [False, True], ids=["no_mask", "mask"])
+def test_merged_heads_match_model(backbone: str, mask: bool) -> None:
+    torch.manual_seed(0)
+    model = RetinaFace(backbone, with_mask_head=mask).eval()
+    merged = merge_heads(model)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in merged.heads.modules()) == 3
+    x = torch.rand(2, 3, 96, 128) * 255 - 117
+    with torch.inference_mode():
+        got, want = merged(x), model(x)
+    assert len(got) == len(want) == (4 if mask else 3)
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        torch.testing.assert_close(g, w, atol=0, rtol=0)  # the same dot products, the same order
 
 
 def test_folded_pretrained_raw_heads(model: RetinaFace, frame: np.ndarray) -> None:

@@ -323,26 +323,28 @@ def lever_pipelines(
             pipe.info["restore_threads"] = default
         pipes.append(pipe)
 
+    def detector(**settings: Any) -> Detector:
+        return fast_detector(model, config, device, **settings)
+
+    unmerged = dict(merge=False, channels_last=False)
     if device.type == "cpu":
-        plain = dict(fold=False, channels_last=False)
-        add("plain (no fold, torch postprocess)", _slow(fast_detector(model, config, device, **plain)))
-        add("+ BN fold", _slow(fast_detector(model, config, device, channels_last=False)))
-        slow_post = fast_detector(model, config, device, channels_last=False)
+        add("plain (no fold, torch postprocess)", _slow(detector(fold=False, **unmerged)))
+        add("+ BN fold", _slow(detector(**unmerged)))
+        slow_post = detector(**unmerged)
         slow_post.fast_postprocess = False
         add("+ BN fold + one-pass blob preprocess", slow_post)
-        add("+ numpy/OpenCV postprocess", fast_detector(model, config, device, channels_last=False))
-        add("+ channels_last (default)", fast_detector(model, config, device, channels_last=True))
+        add("+ numpy/OpenCV postprocess", detector(**unmerged))
+        add("+ channels_last", detector(merge=False))
+        add("+ merged heads (default)", detector())
         cores = torch.get_num_threads()
         if cores > 1:
-            add("default, 1 thread", fast_detector(model, config, device), threads=1)
+            add("default, 1 thread", detector(), threads=1)
         return [_restoring(p) for p in pipes]
-    add(
-        "eager fp32, no fold",
-        fast_detector(model, config, device, fold=False, channels_last=False, cuda_graphs=False),
-    )
-    add("+ BN fold", fast_detector(model, config, device, channels_last=False, cuda_graphs=False))
-    add("+ channels_last", fast_detector(model, config, device, cuda_graphs=False))
-    add("+ CUDA graph (default fp32)", fast_detector(model, config, device))
+    add("eager fp32, no fold", detector(fold=False, cuda_graphs=False, **unmerged))
+    add("+ BN fold", detector(cuda_graphs=False, **unmerged))
+    add("+ channels_last", detector(merge=False, cuda_graphs=False))
+    add("+ merged heads", detector(cuda_graphs=False))
+    add("+ CUDA graph (default fp32)", detector())
     add("+ fp16", fast_detector(model, config, device, fp16=True))
     return pipes
 

@@ -157,7 +157,7 @@ def _progress(group: list[dict]) -> None:
             + (
                 f", packed {r['packed']} (larger top-k {r['larger_top_k']}) fallbacks "
                 f"{r['fallback_overflow']}+{r['fallback_not_converged']}"
-                if "packed" in r
+                if r["device"] == "cuda" and "packed" in r
                 else ""
             ),
             file=sys.stderr,
