@@ -397,7 +397,8 @@ class Detector:
                     results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
                 else:
                     self.counters["packed"] += 1
-                    self.counters["larger_top_k"] += tier > 0
+                    if tier > 0:
+                        self.counters["larger_top_k"] += 1
                     results[row] = _pack_to_detections(host[row, 1 : 1 + int(kept)], image_hws[row])
             pending = over
             if not pending:
