@@ -35,9 +35,9 @@ echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu_pytest.log" | tail -15
 grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
 
-stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess"
-timeout 100 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
-  --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_mnet.json" \
+stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess, and the levers at b1"
+timeout 120 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
+  --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
   >/dev/null 2>"$OUT/gpu_bench_mnet.log"
 echo "bench mnet exit $?"
 grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
@@ -53,7 +53,7 @@ timeout 20 $PY - "$OUT" <<'EOF' || echo "summary failed ($?)"
 import json, sys
 from pathlib import Path
 out = Path(sys.argv[1])
-merged, rows = None, []
+merged, rows, levers = None, [], []
 for name in ("gpu_bench_mnet.json", "gpu_bench_r50.json"):
     path = out / name
     if not path.exists():
@@ -61,14 +61,16 @@ for name in ("gpu_bench_mnet.json", "gpu_bench_r50.json"):
     report = json.loads(path.read_text())
     merged = merged or report
     rows += report["rows"]
+    levers += report.get("levers", [])
 if merged is None:
     sys.exit("no bench output")
 merged["rows"] = rows
+merged["levers"] = levers
 (out / "gpu_bench.json").write_text(json.dumps(merged, indent=1) + "\n")
 print(merged["machine"].get("gpu"), "torch", merged["machine"]["torch"], "runs", merged["settings"]["runs"])
 head = f"{'backbone':8} {'input':9} {'b':>3} {'runtime':17} {'pre':>6} {'fwd':>6} {'post':>6} {'total':>7} {'img/s':>8} {'faces':>6}  packed/larger_k/overflow/notconv  graph_failures"
 print(head); print("-" * len(head))
-for r in rows:
+for r in rows + levers:
     m = lambda k: r[k]["median"]
     print(f"{r['backbone']:8} {r['input']:9} {r['batch']:>3} {r['runtime']:17} {m('preprocess_ms'):6.2f} {m('forward_ms'):6.2f} "
           f"{m('postprocess_ms'):6.2f} {m('total_ms'):7.3f} {r['fps']:8.1f} {r['faces_per_image']:6.1f}  "
