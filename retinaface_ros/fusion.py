@@ -59,14 +59,13 @@ class MergedHeadsRetinaFace(nn.Module):
     Same outputs as the model's eval forward (a level's merged conv computes the heads' own dot products;
     identical on the CPU). Its channels are ordered anchor by anchor (box, class, landmarks[, mask]), so
     one permute + reshape per level and one concatenation give N×P×(4+2+10[+2]), and the outputs are views
-    of it: 3 convs, 3 reshapes and 1 concatenation where the heads had 9 (12), 9 (12) and 3 (4). It uses
-    ``model``'s modules (no copy).
+    of it: 3 convs, 3 reshapes and 1 concatenation where the heads had 9 (12), 9 (12) and 3 (4). The
+    backbone, FPN and SSH are ``model``'s own modules (no copy).
     """
 
     def __init__(self, model: RetinaFace) -> None:
         super().__init__()
-        self.body, self.fpn = model.body, model.fpn
-        self.ssh = nn.ModuleList([model.ssh1, model.ssh2, model.ssh3])
+        self.model = model
         groups = [model.BboxHead, model.ClassHead, model.LandmarkHead]
         if model.MaskHead is not None:
             groups.append(model.MaskHead)
@@ -77,10 +76,9 @@ class MergedHeadsRetinaFace(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        pyramid = self.fpn(self.body(x))
         levels = []
-        for ssh, head, feature in zip(self.ssh, self.heads, pyramid, strict=True):
-            out = head(ssh(feature)).permute(0, 2, 3, 1)
+        for head, feature in zip(self.heads, self.model.features(x), strict=True):
+            out = head(feature).permute(0, 2, 3, 1)
             levels.append(out.reshape(out.shape[0], -1, sum(self.splits)))
         outputs = list(torch.cat(levels, dim=1).split(self.splits, dim=-1))
         outputs[1] = F.softmax(outputs[1], dim=-1)
@@ -90,27 +88,17 @@ class MergedHeadsRetinaFace(nn.Module):
 
 
 def merge_heads(model: RetinaFace) -> MergedHeadsRetinaFace:
-    """:class:`MergedHeadsRetinaFace` (eval mode) sharing ``model``'s modules; ``model`` is not changed."""
+    """:class:`MergedHeadsRetinaFace` (eval mode) over ``model``'s modules; ``model`` is not changed."""
     return MergedHeadsRetinaFace(model).eval()
 
 
 def _merge_convs(convs: list[nn.Conv2d], values: list[int]) -> nn.Conv2d:
-    """One 1×1 conv with, for each anchor, ``values[i]`` output channels of ``convs[i]`` in turn."""
+    """One 1×1 conv with, for each anchor in turn, its ``values[i]`` output channels of each ``convs[i]``."""
     anchors = convs[0].out_channels // values[0]
-    rows = [
-        torch.arange(anchor * count, (anchor + 1) * count) + offset
-        for anchor in range(anchors)
-        for count, offset in zip(values, _offsets([conv.out_channels for conv in convs]), strict=True)
-    ]
-    order = torch.cat(rows)
-    weight = torch.cat([conv.weight for conv in convs])[order]
-    bias = torch.cat([conv.bias for conv in convs])[order]
-    merged = nn.Conv2d(convs[0].in_channels, len(order), kernel_size=1).to(weight.device, weight.dtype)
+    weight = torch.cat([c.weight.reshape(anchors, v, -1) for c, v in zip(convs, values, strict=True)], 1)
+    bias = torch.cat([c.bias.reshape(anchors, v) for c, v in zip(convs, values, strict=True)], 1)
+    merged = nn.Conv2d(convs[0].in_channels, bias.numel(), kernel_size=1).to(weight.device, weight.dtype)
     with torch.no_grad():
-        merged.weight.copy_(weight)
-        merged.bias.copy_(bias)
+        merged.weight.copy_(weight.reshape(merged.weight.shape))
+        merged.bias.copy_(bias.reshape(-1))
     return merged
-
-
-def _offsets(sizes: list[int]) -> list[int]:
-    return [sum(sizes[:index]) for index in range(len(sizes))]

@@ -37,9 +37,13 @@ class RetinaFace(nn.Module):
         self.LandmarkHead = head_per_level(cfg.out_channels, anchors, 10)
         self.MaskHead = head_per_level(cfg.out_channels, anchors, 2) if with_mask_head else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three SSH outputs the heads read (strides 8, 16, 32)."""
         pyramid = self.fpn(self.body(x))
-        features = (self.ssh1(pyramid[0]), self.ssh2(pyramid[1]), self.ssh3(pyramid[2]))
+        return self.ssh1(pyramid[0]), self.ssh2(pyramid[1]), self.ssh3(pyramid[2])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = self.features(x)
         loc = torch.cat([head(f) for head, f in zip(self.BboxHead, features, strict=True)], dim=1)
         conf = torch.cat([head(f) for head, f in zip(self.ClassHead, features, strict=True)], dim=1)
         landmarks = torch.cat([head(f) for head, f in zip(self.LandmarkHead, features, strict=True)], dim=1)
