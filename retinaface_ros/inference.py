@@ -362,8 +362,8 @@ class Detector:
             if found is not None:
                 return found
         return [
-            self.postprocess([out[row] for out in outputs], input_hw, image_hw, factor, params, apply_nms)
-            for row, image_hw in enumerate(image_hws)
+            self._postprocess_row(outputs, row, input_hw, image_hws, factor, params, apply_nms)
+            for row in range(len(image_hws))
         ]
 
     def _use_packed(self, outputs: Sequence[torch.Tensor]) -> bool:
@@ -416,9 +416,11 @@ class Detector:
         image_hws: Sequence[tuple[int, int]],
         factor: float,
         params: InferenceParams,
+        apply_nms: bool = True,
     ) -> Detections:
         """The exact postprocess of one image of a batch."""
-        return self.postprocess([out[row] for out in outputs], input_hw, image_hws[row], factor, params)
+        image_hw = image_hws[row]
+        return self.postprocess([out[row] for out in outputs], input_hw, image_hw, factor, params, apply_nms)
 
     def packed_results(
         self,
