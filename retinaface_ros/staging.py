@@ -22,8 +22,12 @@ WORKERS = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
 
 @functools.cache
 def staging_pool() -> ThreadPoolExecutor:
-    """The shared copy threads (created on first use)."""
+    """The shared copy threads (created on first use; a forked child makes its own)."""
     return ThreadPoolExecutor(WORKERS, thread_name_prefix="retinaface-staging")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=staging_pool.cache_clear)  # the parent's threads do not exist there
 
 
 def row_chunks(count: int, chunks: int = MAX_CHUNKS) -> list[slice]:

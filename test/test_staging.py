@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -77,3 +81,24 @@ def test_resize_on_device_matches_opencv(
             got.astype(np.int16) - cv2.resize(image, target_hw[::-1], interpolation=cv2.INTER_LINEAR)
         )
         assert diff.max() <= 1 and (diff > 0).mean() < 0.2  # OpenCV's 11-bit fixed-point weights
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+def test_forked_child_gets_its_own_pool() -> None:
+    """A child forked after the pool started (e.g. a data-loader worker) stages with new threads."""
+    images = frames(16)
+    array = np.zeros((16, 48, 64, 3), np.uint8)
+    list(stage_frames(array, images, 1.0))  # the parent's pool exists now
+    pid = os.fork()
+    if pid == 0:  # child: a hang here would be the parent's dead threads
+        child = np.zeros_like(array)
+        ok = len(list(stage_frames(child, images, 1.0))) == len(row_chunks(16)) and (child == array).all()
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung staging frames (it used the parent's pool)")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
