@@ -59,8 +59,8 @@ class MergedHeadsRetinaFace(nn.Module):
     Same outputs as the model's eval forward (a level's merged conv computes the heads' own dot products;
     identical on the CPU). Its channels are ordered anchor by anchor (box, class, landmarks[, mask]), so
     one permute + reshape per level and one concatenation give N×P×(4+2+10[+2]), and the outputs are views
-    of it: 3 convs, 3 reshapes and 1 concatenation where the heads had 9 (12), 9 (12) and 3 (4). The
-    backbone, FPN and SSH are ``model``'s own modules (no copy).
+    of it: 3 convs and 1 concatenation where the heads had 9 (12 with the mask head) and 3 (4), and in
+    NCHW layout 3 reshape copies instead of 9 (12). The backbone, FPN and SSH are ``model``'s own modules.
     """
 
     def __init__(self, model: RetinaFace) -> None:
