@@ -525,11 +525,7 @@ class Detector:
         if apply_nms:
             keep = nms(boxes, scores, params.nms_threshold)[:POST_NMS_TOP_K]
             boxes, scores, points, classes = boxes[keep], scores[keep], points[keep], classes[keep]
-        image_height, image_width = image_hw
-        np.clip(boxes[:, 0::2], 0, image_width, out=boxes[:, 0::2])
-        np.clip(boxes[:, 1::2], 0, image_height, out=boxes[:, 1::2])
-        np.clip(points[..., 0], 0, image_width, out=points[..., 0])
-        np.clip(points[..., 1], 0, image_height, out=points[..., 1])
+        _clip_to_image(boxes, points, image_hw)
         return Detections(boxes, scores, points, classes)
 
     def _pixel_scale(self, input_hw: tuple[int, int], factor: float, device: torch.device) -> torch.Tensor:
@@ -633,14 +629,19 @@ class Detector:
 
 def _pack_to_detections(packed: np.ndarray, image_hw: tuple[int, int]) -> Detections:
     """Rows (x1, y1, x2, y2, 10 landmark coords, score, class) → clipped Detections."""
-    image_height, image_width = image_hw
     boxes = packed[:, :4].copy()
     points = packed[:, 4:14].reshape(-1, 5, 2).copy()
+    _clip_to_image(boxes, points, image_hw)
+    return Detections(boxes, packed[:, 14].copy(), points, packed[:, 15].astype(np.int64))
+
+
+def _clip_to_image(boxes: np.ndarray, points: np.ndarray, image_hw: tuple[int, int]) -> None:
+    """Clip N×4 boxes and N×5×2 landmarks to the image, in place."""
+    image_height, image_width = image_hw
     np.clip(boxes[:, 0::2], 0, image_width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, image_height, out=boxes[:, 1::2])
     np.clip(points[..., 0], 0, image_width, out=points[..., 0])
     np.clip(points[..., 1], 0, image_height, out=points[..., 1])
-    return Detections(boxes, packed[:, 14].copy(), points, packed[:, 15].astype(np.int64))
 
 
 def fast_detector(
