@@ -157,7 +157,7 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     assert len(expected) > 20 and len(msg.detections) == len(expected)
     assert np.all(np.diag(box_iou(boxes_of(msg), np.array([box.xyxy() for box in expected]))) >= 0.99)
     for det, score in zip(msg.detections, [box.confidence for box in expected], strict=True):
-        assert det.header == sent_header
+        assert det.header == sent_header and det.id == ""  # no tracking: no identity across messages
         assert det.results[0].hypothesis.class_id == "face"
         assert det.results[0].hypothesis.score == pytest.approx(float(score), abs=1e-4)
         assert 0.0 <= det.results[0].hypothesis.score <= 1.0 and det.bbox.center.theta == 0.0
@@ -268,7 +268,9 @@ def test_max_rate_hz_throttles_processing(ros, selfie):
     assert node.set_parameters([Parameter("max_rate_hz", value=4.0)])[0].successful
     try:
         frame = selfie[300:540, 600:920].copy()
+        name = node.get_fully_qualified_name()
         processed_before = node.stats.processed
+        skipped_before, dropped_before = node.stats.skipped, node.stats.dropped
         start = time.monotonic()
         index = 0
         while time.monotonic() - start < 2.0:  # 40 Hz input for 2 s
@@ -278,6 +280,10 @@ def test_max_rate_hz_throttles_processing(ros, selfie):
         time.sleep(0.5)
         processed = node.stats.processed - processed_before
         assert 3 <= processed <= 4 * 2.5 + 2, f"{processed} frames processed from {index} at max_rate_hz=4"
+        skipped, dropped = node.stats.skipped - skipped_before, node.stats.dropped - dropped_before
+        # Frames replaced while the worker waits on purpose are skipped, not dropped (no WARN for that).
+        assert skipped > 2 * dropped, (skipped, dropped)
+        assert wait_for(lambda: probe.counter(name, "skipped_rate_limit") == node.stats.skipped, timeout=3)
     finally:
         assert node.set_parameters([Parameter("max_rate_hz", value=0.0)])[0].successful
 
@@ -307,6 +313,7 @@ def test_live_parameters(ros):
     assert "configured" in node.set_parameters([Parameter("qos_depth", value=5)])[0].reason
     assert "scales" in node.set_parameters([Parameter("scales", value=[0, 10])])[0].reason
     assert node.params.threshold == 0.9 and node.get_parameter("threshold").value == 0.9
+    assert node.set_parameters([Parameter("use_sim_time", value=False)])[0].successful  # rclpy's own
     assert all(
         r.successful
         for r in node.set_parameters(
@@ -334,6 +341,9 @@ def test_model_path_reload(ros, selfie, mnet_weights, tmp_path):
     deployed.symlink_to(mnet_weights)  # e.g. the trainer's fresh output
     assert node.set_parameters([Parameter("model_path", value=str(deployed))])[0].successful
     assert node.model is not old and node.model.source == str(deployed)
+    first = node.model
+    assert node.set_parameters([Parameter("model_path", value=str(deployed))])[0].successful
+    assert node.model is not first  # the same path again re-reads it (the trainer re-deployed there)
     probe.image_pub.publish(probe.stamp(bgr8_to_imgmsg(selfie), "after-reload"))
     assert wait_for(lambda: "after-reload" in probe.detections)
     assert len(probe.detections["after-reload"].detections) > 20
@@ -420,6 +430,12 @@ def test_params_file_applies_in_any_namespace(tmp_path):
         )
         assert node.read_parameters().threshold == 0.65
         node.destroy_node()
+        node = DetectorNode(  # an integer given for a double parameter is taken, as with `-p max_rate_hz:=10`
+            context=context,
+            parameter_overrides=[Parameter("max_rate_hz", value=10), Parameter("threshold", value=1)],
+        )
+        assert (node.read_parameters().max_rate_hz, node.read_parameters().threshold) == (10.0, 1.0)
+        node.destroy_node()
     finally:
         context.try_shutdown()
 
@@ -446,6 +462,8 @@ def _detector_process(log: Path, *ros_args: str) -> subprocess.Popen:
 def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfie, tmp_path):
     failing_log, log = tmp_path / "failing.log", tmp_path / "detector.log"
     failing = _detector_process(failing_log, "-p", "model_path:=/nonexistent/model.pth", "-p", "device:=cpu")
+    out_of_range_log = tmp_path / "out_of_range.log"
+    out_of_range = _detector_process(out_of_range_log, "-p", "threshold:=1.5")
     process = _detector_process(
         log,
         "-r",
@@ -458,6 +476,8 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
         "device:=cpu",
         "-p",
         f"scales:={SCALES}",
+        "-p",
+        "diagnostics_period:=2",  # an integer for a double parameter
     )
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -487,8 +507,11 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
         assert process.wait(timeout=15) == 0, log.read_text()
         assert failing.wait(timeout=60) == 1
         assert "does not exist" in failing_log.read_text(), failing_log.read_text()
+        assert out_of_range.wait(timeout=60) == 1
+        text = out_of_range_log.read_text()
+        assert "threshold" in text and "Traceback" not in text, text  # the reason, not a crash
     finally:
-        for child in (process, failing):
+        for child in (process, failing, out_of_range):
             if child.poll() is None:
                 child.kill()
                 child.wait()

@@ -19,6 +19,7 @@ from retinaface_ros.ros.image_conversion import (  # noqa: E402
     bgr8_to_compressed,
     bgr8_to_imgmsg,
     check_image,
+    compressed_image_size,
     compressed_to_bgr8,
     imgmsg_to_array,
     imgmsg_to_bgr8,
@@ -136,6 +137,23 @@ def test_compressed_roundtrip():
     jpeg = bgr8_to_compressed(image, "jpeg")
     assert jpeg.format == "jpeg"
     assert compressed_to_bgr8(jpeg).shape == image.shape
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_compressed_size_is_read_from_the_header_and_a_bomb_is_refused_before_decoding(extension):
+    image = np.zeros((7, 13, 3), np.uint8)
+    flags = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if extension == ".jpg" else []
+    data = bytearray(cv2.imencode(extension, image, flags)[1].tobytes())
+    assert compressed_image_size(data) == (13, 7)
+    if extension == ".png":  # IHDR width, height
+        data[16:24] = (9000).to_bytes(4, "big") + (9000).to_bytes(4, "big")
+    else:  # the start-of-frame segment's height, width
+        sof = next(i for i in range(2, len(data) - 1) if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC2))
+        data[sof + 5 : sof + 9] = (9000).to_bytes(2, "big") + (9000).to_bytes(2, "big")
+    assert compressed_image_size(data) == (9000, 9000)
+    with pytest.raises(ImageConversionError, match="9000x9000 exceeds"):
+        compressed_to_bgr8(CompressedImage(format=extension[1:], data=array.array("B", data)))
+    assert compressed_image_size(b"BM not a png or jpeg") is None
 
 
 def _image(**fields) -> Image:

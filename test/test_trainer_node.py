@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ros_helpers import require_rclpy, wait_for
+from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
 from training_helpers import mini_wider, mini_wider_root
 
 pytestmark = pytest.mark.ros
@@ -50,7 +53,14 @@ def ros(tmp_path_factory):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     assert client.wait_for_server(timeout_sec=10.0)
-    yield {"trainer": trainer, "client": client, "detector": detector, "workdir": workdir}
+    yield {
+        "trainer": trainer,
+        "client": client,
+        "detector": detector,
+        "workdir": workdir,
+        "context": context,
+        "executor": executor,
+    }
     executor.shutdown()
     for node in (trainer, client_node, detector):
         node.destroy_node()
@@ -150,3 +160,40 @@ def test_cancel_mid_run_and_second_goal_rejected(ros, tmp_path: Path) -> None:
     )
     assert handle.accepted
     assert _result(handle).status == GoalStatus.STATUS_SUCCEEDED
+
+
+def test_ctrl_c_mid_run_stops_cleanly_with_a_checkpoint(ros, tmp_path: Path) -> None:
+    """A trainer process in a namespace, SIGINT during a long run: exit 0, the run's checkpoint on disk."""
+    namespace = f"/train{os.getpid()}"
+    log = tmp_path / "trainer.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "retinaface_ros.ros.trainer_node", "--ros-args", "-r", f"__ns:={namespace}"]
+            + ["--params-file", str(REPO_ROOT / "config" / "trainer.yaml"), "-p", "log_after:=1"]
+            + ["-p", "default_device:=cpu", "-p", "image_size:=160", "-p", f"workdir:={tmp_path}"],
+            cwd=REPO_ROOT,
+            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    client_node = rclpy.create_node("ctrl_c_client", context=ros["context"])
+    try:
+        client = ActionClient(client_node, TRAIN, f"{namespace}/train")
+        executor = ros["executor"]
+        executor.add_node(client_node)
+        assert client.wait_for_server(timeout_sec=60.0), log.read_text()
+        feedback: list = []
+        handle = _send(client, _goal(from_scratch=True, epochs=1000, batch_size=2), feedback)
+        assert handle.accepted and wait_for(lambda: len(feedback) >= 1, 60.0), log.read_text()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0, log.read_text()
+        text = log.read_text()
+        assert "stopped by shutdown" in text and "Traceback" not in text, text
+        checkpoints = list(tmp_path.glob("run-*/checkpoints/checkpoint_stopped_*.pth"))
+        assert len(checkpoints) == 1 and load_checkpoint(checkpoints[0])["backbone"] == "mnet"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        ros["executor"].remove_node(client_node)
+        client_node.destroy_node()

@@ -43,6 +43,7 @@ from retinaface_ros.ros.image_conversion import (
 )
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
 from retinaface_ros.ros.node_runner import run_node
+from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
 from retinaface_ros.ros.params import (
     PARAMETER_NAMES,
     PARAMETERS,
@@ -127,12 +128,7 @@ class DetectorNode(LifecycleNode):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        descriptors = parameter_descriptors()
-        for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, descriptors[spec.name])
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._vision_msgs = import_vision_msgs()
-        self._face_array_type, self._face_landmarks_type, _ = import_interfaces()
+        # Everything destroy_node() touches exists before anything below can raise.
         self.params: DetectorParams | None = None
         self.model: LoadedModel | None = None
         self.stats = Stats()
@@ -140,11 +136,19 @@ class DetectorNode(LifecycleNode):
         self._worker: Worker | None = None
         self._model_lock = threading.Lock()
         self._last_start = 0.0
+        self._rate_waiting = False
         self._active = False
         self._subscription = None
         self._pubs: dict[str, Any] = {}
         self._diagnostics_pub = None
         self._diagnostics_timer = None
+        promote_integer_overrides(self, [spec.name for spec in PARAMETERS if isinstance(spec.default, float)])
+        descriptors = parameter_descriptors()
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, descriptors[spec.name])
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._vision_msgs = import_vision_msgs()
+        self._face_array_type, self._face_landmarks_type, _ = import_interfaces()
 
     # ------------------------------------------------------------------------------------------ parameters
     def _parameter_values(self) -> dict[str, Any]:
@@ -155,13 +159,16 @@ class DetectorNode(LifecycleNode):
         return DetectorParams.from_values(self._parameter_values())
 
     def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
-        changes = {p.name: _ros_value(p.value) for p in parameters}
+        # Only this node's own settings; built-ins such as use_sim_time are rclpy's business.
+        changes = {p.name: _ros_value(p.value) for p in parameters if p.name in PARAMETER_NAMES}
+        if not changes:
+            return SetParametersResult(successful=True)
         try:
             if self.params is None:  # unconfigured: anything valid goes, applied at configure
                 DetectorParams.from_values({**self._parameter_values(), **changes})
                 return SetParametersResult(successful=True)
             new = self.params.updated(changes, configured=True)
-            if new.model_path != self.params.model_path:
+            if "model_path" in changes:  # the same path too: the file may have been re-written (re-deploy)
                 self._swap_model(new)
         except (ParameterError, OSError, ValueError, TypeError, RuntimeError) as error:  # OSError: model file
             return SetParametersResult(successful=False, reason=str(error))
@@ -313,7 +320,10 @@ class DetectorNode(LifecycleNode):
 
     def _enqueue(self, frame: Frame) -> None:
         if self._slot.put(frame):
-            self.stats.on_drop()
+            if self._rate_waiting:  # the worker is idle on purpose (max_rate_hz): the frame is skipped
+                self.stats.on_skip()
+            else:
+                self.stats.on_drop()
 
     # ------------------------------------------------------------------------------------------ worker
     def _rate_wait(self, stop: threading.Event) -> None:
@@ -321,7 +331,11 @@ class DetectorNode(LifecycleNode):
         if params is not None and params.max_rate_hz > 0:
             remaining = self._last_start + 1.0 / params.max_rate_hz - time.monotonic()
             if remaining > 0:
-                stop.wait(remaining)
+                self._rate_waiting = True
+                try:
+                    stop.wait(remaining)
+                finally:
+                    self._rate_waiting = False
 
     def _process(self, frame: Frame) -> None:
         """Worker thread: convert, detect, publish. Never raises."""

@@ -196,6 +196,34 @@ def bgr8_to_imgmsg(image: np.ndarray, encoding: str = "bgr8", header: Any = None
     return array_to_imgmsg(out, encoding, header)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: carries the size
+
+
+def compressed_image_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header without decoding; None for other or unreadable data."""
+    head = bytes(data[:65536])
+    if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if not head.startswith(b"\xff\xd8"):
+        return None
+    position = 2
+    while position + 4 <= len(head):
+        if head[position] != 0xFF:
+            return None
+        marker = head[position + 1]
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill byte, standalone markers
+            position += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(head[position + 2 : position + 4], "big")
+        if marker in _JPEG_SOF_MARKERS and position + 9 <= len(head):
+            height = int.from_bytes(head[position + 5 : position + 7], "big")
+            width = int.from_bytes(head[position + 7 : position + 9], "big")
+            return width, height
+        position += 2 + length
+    return None
+
+
 def compressed_to_bgr8(msg: Any) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (jpeg, png, anything OpenCV reads) to BGR uint8."""
     fmt = getattr(msg, "format", "")
@@ -211,6 +239,9 @@ def compressed_to_bgr8(msg: Any) -> np.ndarray:
         ) from None
     if buffer.size == 0:
         raise ImageConversionError("CompressedImage.data is empty")
+    declared = compressed_image_size(buffer)  # refuse a decompression bomb before decoding it
+    if declared is not None and max(declared) > MAX_SIDE:
+        raise ImageConversionError(f"image {declared[0]}x{declared[1]} exceeds the {MAX_SIDE} px side limit")
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageConversionError(

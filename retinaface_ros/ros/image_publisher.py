@@ -20,6 +20,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg
 from retinaface_ros.ros.node_runner import run_node
+from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -69,6 +70,7 @@ class ImagePublisher(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("image_publisher", **kwargs)
+        promote_integer_overrides(self, ["rate"])
         self.path = Path(self.declare_parameter("path", "").value).expanduser()
         rate = float(self.declare_parameter("rate", 10.0).value)
         self.encoding = str(self.declare_parameter("encoding", "bgr8").value)

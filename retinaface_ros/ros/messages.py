@@ -17,12 +17,16 @@ CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
 def detection_array(
     detections: Detections, header: Any, vision_msgs: Any, class_names: Sequence[str] = CLASS_NAMES
 ) -> Any:
-    """One vision_msgs/Detection2D per face (same header, id = index), bbox centre/size in image pixels."""
+    """One vision_msgs/Detection2D per face (same header), bbox centre/size in image pixels.
+
+    ``id`` stays empty: vision_msgs reserves it for identities kept across messages, and faces are not tracked
+    here (``FaceArray.faces[i].detection_index`` pairs landmarks with ``detections[i]`` within one message).
+    """
     out = vision_msgs.Detection2DArray(header=header)
-    for index, ((x1, y1, x2, y2), score, cls) in enumerate(
-        zip(detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True)
+    for (x1, y1, x2, y2), score, cls in zip(
+        detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True
     ):
-        det = vision_msgs.Detection2D(header=header, id=str(index))
+        det = vision_msgs.Detection2D(header=header)
         det.bbox.center.position.x = (x1 + x2) / 2.0
         det.bbox.center.position.y = (y1 + y2) / 2.0
         det.bbox.center.theta = 0.0
@@ -105,6 +109,7 @@ def diagnostics(
         "received": str(snapshot.received),
         "processed": str(snapshot.processed),
         "dropped": str(snapshot.dropped),
+        "skipped_rate_limit": str(snapshot.skipped),
         "rejected": str(snapshot.rejected),
         "last_reject_reason": snapshot.last_reject_reason,
         **(extra or {}),

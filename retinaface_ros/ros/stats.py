@@ -1,4 +1,8 @@
-"""Thread-safe counters and rolling windows behind the detector's /diagnostics: fps, latency, drops."""
+"""Thread-safe counters and rolling windows behind the detector's /diagnostics: fps, latency, drops.
+
+A frame replaced in the slot while the worker was busy is *dropped* (inference slower than the input); one
+replaced while the worker deliberately waited for ``max_rate_hz`` is *skipped* (the rate limit at work).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ class StatsSnapshot:
     received: int
     processed: int
     dropped: int
+    skipped: int
     rejected: int
     window_received: int
     window_dropped: int
@@ -39,7 +44,7 @@ class Stats:
         self._outputs: deque[tuple[float, float, float]] = deque(maxlen=max_samples)  # t, latency, inference
         self._drops: deque[float] = deque(maxlen=max_samples)
         self._rejects: deque[float] = deque(maxlen=max_samples)
-        self.received = self.processed = self.dropped = self.rejected = 0
+        self.received = self.processed = self.dropped = self.skipped = self.rejected = 0
         self.last_reject_reason = ""
 
     def on_input(self) -> None:
@@ -51,6 +56,10 @@ class Stats:
         with self._lock:
             self.dropped += 1
             self._drops.append(time.monotonic())
+
+    def on_skip(self) -> None:
+        with self._lock:
+            self.skipped += 1
 
     def on_reject(self, reason: str) -> None:
         with self._lock:
@@ -71,7 +80,14 @@ class Stats:
             outputs = [o for o in self._outputs if o[0] >= start]
             drops = sum(1 for t in self._drops if t >= start)
             rejects = sum(1 for t in self._rejects if t >= start)
-            counters = (self.received, self.processed, self.dropped, self.rejected, self.last_reject_reason)
+            counters = (
+                self.received,
+                self.processed,
+                self.dropped,
+                self.rejected,
+                self.last_reject_reason,
+                self.skipped,
+            )
 
         def rate(times: list[float]) -> float:
             if len(times) < 2:
@@ -89,6 +105,7 @@ class Stats:
             received=counters[0],
             processed=counters[1],
             dropped=counters[2],
+            skipped=counters[5],
             rejected=counters[3],
             window_received=len(inputs),
             window_dropped=drops,
@@ -100,5 +117,5 @@ class Stats:
         with self._lock:
             for queue in (self._inputs, self._outputs, self._drops, self._rejects):
                 queue.clear()
-            self.received = self.processed = self.dropped = self.rejected = 0
+            self.received = self.processed = self.dropped = self.skipped = self.rejected = 0
             self.last_reject_reason = ""

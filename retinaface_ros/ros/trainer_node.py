@@ -4,6 +4,10 @@ It converts goals into learner arguments (:mod:`retinaface_ros.ros.trainer_goal`
 :func:`retinaface_ros.training.fit` on an executor thread of a ReentrantCallbackGroup (so the node keeps
 answering cancels and parameter calls), turns progress into feedback, saves the model with
 ``learner.save`` and optionally points a detector's ``model_path`` at it. One goal at a time.
+
+A goal whose settings are wrong (missing dataset, unknown backbone, ...) is accepted and aborted at once with
+the reason in ``result.message``, which the client can read (a rejection carries no reason). On Ctrl-C or
+shutdown a run stops at the next iteration and writes its checkpoint before the node is destroyed.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretra
 
 NODE_NAME = "retinaface_trainer"
 DEPLOY_TIMEOUT_SEC = 30.0
+SHUTDOWN_WAIT_SEC = 120.0  # destroy_node waits this long for a run to stop and write its checkpoint
 
 
 def _descriptor(description: str, ptype: int, int_min: int | None = None) -> ParameterDescriptor:
@@ -77,6 +82,9 @@ class TrainerNode(Node):
         self._group = ReentrantCallbackGroup()
         self._lock = threading.Lock()
         self._busy = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._shutdown = threading.Event()  # set by destroy_node (Ctrl-C): a run stops at its next iteration
         self._server = ActionServer(
             self,
             self._train_type,
@@ -90,10 +98,12 @@ class TrainerNode(Node):
     # ------------------------------------------------------------------------------------------ callbacks
     def _on_goal(self, _goal: Any) -> GoalResponse:
         with self._lock:
-            if self._busy:
-                self.get_logger().warning("train goal rejected: a training run is in progress")
+            if self._busy or self._shutdown.is_set():
+                why = "the node is shutting down" if self._shutdown.is_set() else "a run is in progress"
+                self.get_logger().warning(f"train goal rejected: {why}")
                 return GoalResponse.REJECT
             self._busy = True
+            self._idle.clear()
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, _goal_handle: Any) -> CancelResponse:
@@ -120,11 +130,30 @@ class TrainerNode(Node):
             result.success = False
             result.message = f"{type(error).__name__}: {error}"
             _free_cuda_memory()
-            goal_handle.abort()
+            self._end_goal(goal_handle.abort)
         finally:
             with self._lock:
                 self._busy = False
+                self._idle.set()
         return result
+
+    def _end_goal(self, transition: Any) -> None:
+        """``goal_handle.succeed/canceled/abort``; after a shutdown the action server may be gone already."""
+        try:
+            transition()
+        except Exception as error:  # noqa: BLE001 - the context was shut down under the run
+            if not self._shutdown.is_set():
+                raise
+            self.get_logger().debug(f"goal state not sent during shutdown: {error!r}")
+
+    def destroy_node(self) -> None:
+        """Stop a run in progress at its next iteration, let it write its checkpoint, then tear down."""
+        self._shutdown.set()
+        if not self._idle.is_set():
+            self.get_logger().info("shutting down: stopping the training run at the next iteration")
+            if not self._idle.wait(SHUTDOWN_WAIT_SEC):
+                self.get_logger().warning(f"training run still busy after {SHUTDOWN_WAIT_SEC:.0f} s")
+        super().destroy_node()
 
     # ------------------------------------------------------------------------------------------ training
     def _run(self, goal_handle: Any, result: Any) -> None:
@@ -154,6 +183,8 @@ class TrainerNode(Node):
 
         def on_progress(info: dict) -> None:
             state["val_recall"] = info["val_recall"]
+            if self._shutdown.is_set():
+                return  # the feedback publisher may be gone; the run stops at the next iteration
             goal_handle.publish_feedback(
                 feedback_type(
                     epoch=int(info["epoch"]),
@@ -180,7 +211,7 @@ class TrainerNode(Node):
             image_size=job.image_size,
             pretrained_backbone=pretrained_backbone,
             callback=on_progress,
-            should_stop=lambda: goal_handle.is_cancel_requested,
+            should_stop=lambda: goal_handle.is_cancel_requested or self._shutdown.is_set(),
         )
         history["seconds"] = time.monotonic() - started
         result.epochs_completed = int(history["epochs_completed"])
@@ -191,26 +222,30 @@ class TrainerNode(Node):
             checkpoint = history["last_checkpoint"] or ""
             result.success = False
             result.model_path = checkpoint
-            result.message = f"canceled after {result.epochs_completed} epoch(s); checkpoint {checkpoint}"
+            why = "stopped by shutdown" if self._shutdown.is_set() else "canceled"
+            result.message = f"{why} after {result.epochs_completed} epoch(s); checkpoint {checkpoint}"
             self.get_logger().info(result.message)
-            goal_handle.canceled()
+            self._end_goal(goal_handle.canceled if goal_handle.is_cancel_requested else goal_handle.abort)
             return
         model_path = learner.save(job.output_path / f"retinaface_{learner.backbone}", verbose=False)
         result.model_path = str(model_path)
         result.success = True
         result.message = f"trained {result.epochs_completed} epoch(s); model saved to {model_path}"
-        deploy_to = str(self.get_parameter("deploy_to").value).strip().strip("/")
+        deploy_to = str(self.get_parameter("deploy_to").value).strip().rstrip("/")
         if deploy_to:
             result.message += "; " + self._deploy(deploy_to, str(model_path))
         self.get_logger().info(result.message)
-        goal_handle.succeed()
+        self._end_goal(goal_handle.succeed)
 
     def _deploy(self, node_name: str, model_path: str) -> str:
-        """Set ``/<node_name>``'s ``model_path`` parameter; returns a line for the result message."""
-        client = self.create_client(SetParameters, f"/{node_name}/set_parameters", callback_group=self._group)
+        """Set ``node_name``'s ``model_path`` parameter (a relative name resolves in this node's namespace);
+        returns a line for the result message."""
+        service = self.resolve_service_name(f"{node_name}/set_parameters")  # relative: in our namespace
+        node_name = service.removesuffix("/set_parameters")
+        client = self.create_client(SetParameters, service, callback_group=self._group)
         try:
             if not client.wait_for_service(timeout_sec=5.0):
-                return f"deploy to /{node_name} failed: its set_parameters service is not available"
+                return f"deploy to {node_name} failed: its set_parameters service is not available"
             value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=model_path)
             future = client.call_async(
                 SetParameters.Request(parameters=[Parameter(name="model_path", value=value)])
@@ -218,11 +253,11 @@ class TrainerNode(Node):
             done = threading.Event()
             future.add_done_callback(lambda _f: done.set())
             if not done.wait(DEPLOY_TIMEOUT_SEC) or future.result() is None:
-                return f"deploy to /{node_name} failed: no answer within {DEPLOY_TIMEOUT_SEC:.0f} s"
+                return f"deploy to {node_name} failed: no answer within {DEPLOY_TIMEOUT_SEC:.0f} s"
             answer = future.result().results[0]
             if not answer.successful:
-                return f"deploy to /{node_name} refused: {answer.reason}"
-            return f"deployed to /{node_name}"
+                return f"deploy to {node_name} refused: {answer.reason}"
+            return f"deployed to {node_name}"
         finally:
             self.destroy_client(client)
 
