@@ -23,7 +23,7 @@ from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
 from retinaface_ros.model.priors import PriorBoxes
 from retinaface_ros.nms import nms, nms_torch
-from retinaface_ros.staging import stage_frames
+from retinaface_ros.staging import resize_image, stage_frames
 from retinaface_ros.types import BoundingBox, BoundingBoxList, Image
 
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
@@ -132,12 +132,16 @@ def resized_shape(height: int, width: int, factor: float) -> tuple[int, int]:
     return max(1, round(height * factor)), max(1, round(width * factor))
 
 
-def resize_on_device(images: torch.Tensor, out: torch.Tensor) -> None:
-    """Bilinear resize of uint8 N×H×W×3 ``images`` into uint8 N×h×w×3 ``out`` on their device: OpenCV's
-    ``INTER_LINEAR`` (half-pixel centres, no antialiasing), rounded to uint8 as OpenCV does."""
+def resize_on_device(images: torch.Tensor, out: torch.Tensor, factor: float) -> None:
+    """Bilinear resize by ``factor`` of uint8 N×H×W×3 ``images`` into uint8 N×h×w×3 ``out`` on their device,
+    as :func:`~retinaface_ros.staging.resize_image` (OpenCV's ``INTER_LINEAR`` with fx = fy = ``factor``:
+    half-pixel centres, no antialiasing), rounded to uint8. Within one grey level of OpenCV, whose uint8
+    resize uses 11-bit fixed-point weights."""
     planes = images.permute(0, 3, 1, 2).float()  # NCHW view, channels_last strides
-    size = tuple(out.shape[1:3])
-    resized = torch.nn.functional.interpolate(planes, size=size, mode="bilinear", align_corners=False)
+    size = list(out.shape[1:3])
+    # The aten op takes the output size and the scale together: samples at (x + 0.5) / factor − 0.5, as the
+    # reference's cv2.resize(fx=factor), rather than at the ratio of the rounded sizes.
+    resized = torch.ops.aten.upsample_bilinear2d(planes, size, False, factor, factor)
     out.copy_(resized.round_().permute(0, 2, 3, 1))
 
 
@@ -160,8 +164,8 @@ class Detector:
     decode the survivors with cached priors, NMS, back to image pixels). Fast paths, each checked against
     the plain path in ``test/test_fast_paths.py``:
 
-    * CPU: resize + mean subtraction + HWC→NCHW in one OpenCV pass (``cv2.dnn.blobFromImage(s)``) and a
-      numpy postprocess with OpenCV NMS.
+    * CPU: resize as the reference (:func:`~retinaface_ros.staging.resize_image`), then mean subtraction +
+      HWC→NCHW in one OpenCV pass (``cv2.dnn.blobFromImage(s)``), and a numpy postprocess with OpenCV NMS.
     * CUDA: frames are copied into a pinned uint8 staging buffer (by a few threads for batches) and
       uploaded as uint8 (¼ of the bytes) chunk by chunk; frames that need resizing are uploaded at their
       own size and resized on the GPU. Mean subtraction, the fp16/channels_last cast and the network run
@@ -238,11 +242,12 @@ class Detector:
         return x if self.channels_last else x.contiguous()
 
     def _blob(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
-        height, width = resized_shape(*images[0].shape[:2], factor)
+        if factor != 1.0:  # cv2.dnn's own resize samples at the size ratio: resize as the reference first
+            images = [resize_image(image, factor) for image in images]
         if len(images) == 1:
-            blob = cv2.dnn.blobFromImage(images[0], 1.0, (width, height), self._mean_bgr, False, False)
+            blob = cv2.dnn.blobFromImage(images[0], 1.0, None, self._mean_bgr, False, False)
         else:
-            blob = cv2.dnn.blobFromImages(list(images), 1.0, (width, height), self._mean_bgr, False, False)
+            blob = cv2.dnn.blobFromImages(list(images), 1.0, None, self._mean_bgr, False, False)
         batch = torch.from_numpy(blob)
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
@@ -263,7 +268,7 @@ class Detector:
         if cuda and factor != 1.0 and same_size:
             originals = self._new_batch((len(images), *images[0].shape))
             self._copy_staged(images, 1.0, originals)
-            resize_on_device(originals, batch)
+            resize_on_device(originals, batch, factor)
         else:
             self._copy_staged(images, factor, batch)
         return batch

@@ -30,6 +30,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=staging_pool.cache_clear)  # the parent's threads do not exist there
 
 
+def resize_image(image: np.ndarray, factor: float, dst: np.ndarray | None = None) -> np.ndarray:
+    """``image`` scaled by ``factor`` as the reference pipeline does it: ``cv2.resize(fx=fy=factor)``,
+    bilinear, sampling the source at (x + 0.5) / factor − 0.5. Resizing to the rounded target size instead
+    samples at the size ratio, which drifts by up to half a source pixel at the far edge.
+
+    Writes into ``dst`` (the rounded ``factor`` × size) when given; returns the resized image.
+    """
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    if dst is not None and dst.shape[:2] != size[::-1]:
+        raise ValueError(f"dst has shape {dst.shape}, the resized image is {size[1]}x{size[0]}")
+    if round(width * factor) >= 1 and round(height * factor) >= 1:
+        out = cv2.resize(image, None, dst=dst, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+        if dst is None or np.shares_memory(out, dst):
+            return out
+    # A sliver that rounds to 0 rows (or OpenCV rounding a size differently): the size-driven resize.
+    return cv2.resize(image, size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
 def row_chunks(count: int, chunks: int = MAX_CHUNKS) -> list[slice]:
     """``count`` rows cut into at most ``chunks`` contiguous slices of near-equal size."""
     parts = max(1, min(count, chunks))
@@ -38,14 +57,13 @@ def row_chunks(count: int, chunks: int = MAX_CHUNKS) -> list[slice]:
 
 
 def stage_frames(array: np.ndarray, images: Sequence[np.ndarray], factor: float) -> Iterator[slice]:
-    """Write ``images`` (resized by ``factor`` when it is not 1) into ``array``; yield each filled chunk
-    of rows, in order."""
-    height, width = array.shape[1:3]
+    """Write ``images`` (resized by ``factor`` when it is not 1, see :func:`resize_image`) into ``array``;
+    yield each filled chunk of rows, in order."""
 
     def fill(rows: slice) -> slice:
         for row in range(rows.start, rows.stop):
             if factor != 1.0:
-                cv2.resize(images[row], (width, height), dst=array[row], interpolation=cv2.INTER_LINEAR)
+                resize_image(images[row], factor, dst=array[row])
             else:
                 array[row] = images[row]
         return rows

@@ -19,6 +19,7 @@ from retinaface_ros.fusion import count_batchnorm, fold_batchnorm, merge_heads
 from retinaface_ros.inference import Detections, Detector, InferenceParams, fast_detector, resize_on_device
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.nms import nms, nms_torch
+from retinaface_ros.staging import resize_image
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU visible to PyTorch: CUDA fast paths not run")
@@ -157,12 +158,12 @@ def test_cpu_defaults_scales_path(model: RetinaFace, frame: np.ndarray) -> None:
 
 def test_device_resize_gives_the_same_faces(model: RetinaFace, frame: np.ndarray) -> None:
     """CUDA resizes on the device (:func:`resize_on_device`); run here on CPU tensors, its 1365×1024 input
-    gives the faces that OpenCV's resize gives."""
+    gives the faces that OpenCV's resize (as the reference calls it) gives."""
     detector = fast_detector(model, config_for("mnet"))
     params = InferenceParams(threshold=0.5, scales=(1024, 1980))  # 1365×1024 is already at these scales
     resized = torch.empty((1, 1024, 1365, 3), dtype=torch.uint8)
-    resize_on_device(torch.from_numpy(frame)[None], resized)
-    want = detector.detect(cv2.resize(frame, (1365, 1024), interpolation=cv2.INTER_LINEAR), params)
+    resize_on_device(torch.from_numpy(frame)[None], resized, 1024 / 480)
+    want = detector.detect(resize_image(frame, 1024 / 480), params)
     # inputs one level apart on ~12 % of pixels: small faces' scores move by up to ~0.01
     assert_same_faces(detector.detect(resized[0].numpy(), params), want, 0.99, score_atol=0.02)
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from retinaface_ros.inference import Detector, resize_on_device
+from retinaface_ros.inference import Detector, resize_factor, resize_on_device, resized_shape
 from retinaface_ros.model import RetinaFace, config_for
-from retinaface_ros.staging import row_chunks, stage_frames
+from retinaface_ros.staging import resize_image, row_chunks, stage_frames
 
 
 @pytest.mark.parametrize(("count", "parts"), [(32, 8), (8, 8), (3, 3), (1, 1), (13, 8)])
@@ -39,12 +39,24 @@ def test_copies_fill_every_row_and_yield_in_order() -> None:
     np.testing.assert_array_equal(array, np.stack(images))
 
 
-def test_resizes_fill_every_row() -> None:
-    images = frames(5)
-    array = np.zeros((5, 24, 32, 3), np.uint8)
-    assert list(stage_frames(array, images, 0.5)) == row_chunks(5)
-    want = [cv2.resize(image, (32, 24), interpolation=cv2.INTER_LINEAR) for image in images]
+def test_resizes_fill_every_row_as_the_reference_resizes() -> None:
+    images = frames(5, 49, 65)
+    factor = 0.6  # 49×65 → 29×39: the size ratio (49/29) is not 1/factor
+    array = np.zeros((5, 29, 39, 3), np.uint8)
+    assert list(stage_frames(array, images, factor)) == row_chunks(5)
+    want = [cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR) for image in images]
     np.testing.assert_array_equal(array, np.stack(want))
+    by_size = cv2.resize(images[0], (39, 29), interpolation=cv2.INTER_LINEAR)
+    assert not np.array_equal(by_size, want[0])  # what resizing to the target size would have given
+
+
+def test_resize_image_of_a_sliver() -> None:
+    """A frame so thin that factor × height rounds to 0 still gives one row (OpenCV refuses fx there)."""
+    sliver = frames(1, 1, 4000)[0]
+    out = resize_image(sliver, 0.3)
+    assert out.shape == (1, 1200, 3)
+    with pytest.raises(ValueError, match="dst has shape"):
+        resize_image(sliver, 0.3, dst=np.zeros((2, 1200, 3), np.uint8))
 
 
 def test_detector_upload_reuses_the_staging_buffer() -> None:
@@ -58,28 +70,17 @@ def test_detector_upload_reuses_the_staging_buffer() -> None:
     assert len(detector._staging) == 1
 
 
-@pytest.mark.parametrize(
-    ("source_hw", "target_hw"),
-    [
-        ((480, 640), (1024, 1365)),
-        ((720, 1280), (1024, 1820)),
-        ((1080, 1920), (1024, 1820)),
-        ((96, 64), (48, 32)),
-    ],
-    ids=["vga_up", "720p_up", "1080p_down", "half"],
-)
-def test_resize_on_device_matches_opencv(
-    selfie_path, source_hw: tuple[int, int], target_hw: tuple[int, int]
-) -> None:
-    """The CUDA path's resize (here on CPU tensors) against cv2.INTER_LINEAR: off by at most one level."""
+@pytest.mark.parametrize("source_hw", [(480, 640), (720, 1280), (1080, 1920), (898, 1600), (96, 64)], ids=str)
+def test_resize_on_device_matches_opencv(selfie_path, source_hw: tuple[int, int]) -> None:
+    """The CUDA path's resize (here on CPU tensors) at the default scales' factor against the reference's
+    cv2.resize(fx=fy=factor): off by at most one grey level."""
+    factor = 0.5 if source_hw == (96, 64) else resize_factor(*source_hw, (1024, 1980))
     photo = cv2.imread(str(selfie_path))
     images = [cv2.resize(photo, source_hw[::-1], interpolation=cv2.INTER_AREA), frames(1, *source_hw)[0]]
-    out = torch.empty((2, *target_hw, 3), dtype=torch.uint8)
-    resize_on_device(torch.from_numpy(np.stack(images)), out)
+    out = torch.empty((2, *resized_shape(*source_hw, factor), 3), dtype=torch.uint8)
+    resize_on_device(torch.from_numpy(np.stack(images)), out, factor)
     for got, image in zip(out.numpy(), images, strict=True):
-        diff = np.abs(
-            got.astype(np.int16) - cv2.resize(image, target_hw[::-1], interpolation=cv2.INTER_LINEAR)
-        )
+        diff = np.abs(got.astype(np.int16) - resize_image(image, factor))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.2  # OpenCV's 11-bit fixed-point weights
 
 
