@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# GPU check for the inference fast paths, one run of ≤ 360 s: versions, the CUDA tests, `retinaface bench` on
-# CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the top CUDA kernels of mnet and R50.
+# GPU check for the inference fast paths, one run of ≤ 360 s (stages share DEADLINE=330 s): versions, the CUDA
+# tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the top CUDA
+# kernels of mnet and R50.
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
 #                                                              ".shared/images/selfie.jpg"], timeout_s=400)
@@ -13,7 +14,14 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export RETINAFACE_SHARED=${RETINAFACE_SHARED:-$PWD/.shared}
 PY=${PYTHON:-python3}
 RUNS=${RUNS:-30}
+DEADLINE=${DEADLINE:-330}  # seconds for the whole script; each stage gets min(its own limit, what is left)
 stage() { echo; echo "=== [$SECONDS s] $*"; }
+limit() { local left=$((DEADLINE - SECONDS)); [ "$left" -lt "$1" ] && echo "$left" || echo "$1"; }
+run_for() {  # run_for SECONDS command...: skipped when under 10 s are left
+  local t; t=$(limit "$1"); shift
+  if [ "$t" -lt 10 ]; then echo "skipped: $t s left of the ${DEADLINE} s deadline"; return 124; fi
+  timeout "$t" "$@"
+}
 
 stage "(a) machine"
 timeout 10 nvidia-smi -L || echo "nvidia-smi failed ($?)"
@@ -28,21 +36,21 @@ except Exception as e: print('triton missing', e)
 import retinaface_ros.inference, retinaface_ros.commands.bench; print('imports ok')
 " || echo "version check failed ($?)"
 
-stage "(b) CUDA tests (test/test_fast_paths.py: cuda, batch, nms, packed)"
-timeout 90 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py -k "cuda or batch or nms or packed" \
+stage "(b) CUDA tests (test/test_fast_paths.py, test/test_staging.py: -k cuda)"
+run_for 90 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py test/test_staging.py -k cuda \
   >"$OUT/gpu_pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu_pytest.log" | tail -15
 grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
 
 stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess, and the levers at b1"
-timeout 100 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
+run_for 100 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
   --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
   >/dev/null 2>"$OUT/gpu_bench_mnet.log"
 echo "bench mnet exit $?"
 grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
 stage "(c) bench: the rest of the issue's matrix, R50 first: resnet,mnet × 1280x720 (→ 1820x1024),640x480 × b1,8"
-timeout 100 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
+run_for 100 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
   --batches 1,8 --runtimes reference,torch-fp16,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
   >/dev/null 2>"$OUT/gpu_bench_matrix.log"
 echo "bench matrix exit $? (124 = timed out; the rows done so far are kept)"
@@ -79,7 +87,7 @@ for r in rows + levers:
           f"{r.get('graph_failures')}")
 EOF
 
-left=$((350 - SECONDS)); [ "$left" -gt 60 ] && left=60
+left=$(limit 60)
 stage "(e) where the time goes: top CUDA kernels, eager, mnet 640x480 b1 fp16 and R50 1820x1024 b1 fp16 (timeout ${left}s)"
 if [ "$left" -ge 15 ]; then
 timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -60

@@ -7,7 +7,9 @@ CUDA) are described on the class; ``retinaface bench`` measures them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,6 +30,7 @@ from retinaface_ros.types import BoundingBox, BoundingBoxList, Image
 
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
 POST_NMS_TOP_K = 750  # detections kept after NMS, as the reference
+MAX_PACKED_PAIRS = 1 << 27  # batch × k² over which a packed budget is not used (IoU matrices of 0.5 GB)
 
 Forward = Callable[[torch.Tensor], Sequence[torch.Tensor]]
 
@@ -157,6 +160,19 @@ def group_by_shape(
     return groups
 
 
+def _on_own_device(method: Callable) -> Callable:
+    """Run a :class:`Detector` method with its CUDA device current (a ``cuda:N`` that is not the current
+    device gets its kernels, streams, events and graph captures on that device), as ``torch.cuda.device``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Detector, *args: Any, **kwargs: Any) -> Any:
+        scope = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        with scope:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Detector:
     """Runs RetinaFace on images. ``forward`` is the network (a torch module or an onnxruntime wrapper).
 
@@ -174,9 +190,10 @@ class Detector:
       second graph replayed right after, over the network's static outputs, with the thresholds as device
       inputs; its one packed buffer comes back in one copy into pinned memory with one sync. Its cost grows
       with k², so ``top_k`` is a ladder of candidate budgets: k = 256 covers a crowded VGA frame at the
-      default threshold; a batch with an image over it replays the next budget's graph on the same
-      outputs. Images over the last budget or with an unconverged NMS are redone by the exact path
-      (``counters`` counts each outcome).
+      default threshold, 4096 a crowded 1820×1024 one; a batch with images over the first budget replays
+      the smallest budget that holds them on the same outputs. Images over the last budget (or over
+      ``MAX_PACKED_PAIRS``) or with an unconverged NMS are redone by the exact path (``counters`` counts
+      each outcome).
     """
 
     def __init__(
@@ -193,7 +210,7 @@ class Detector:
         fast_postprocess: bool = True,
         max_graphs: int = 8,
         packed: bool | None = None,
-        top_k: Sequence[int] = (256, 1024),
+        top_k: Sequence[int] = (256, 1024, 4096),
         nms_rounds: int = 8,
     ) -> None:
         self.forward = forward
@@ -223,12 +240,14 @@ class Detector:
             torch.backends.cudnn.benchmark = True  # fixed shapes per graph: pick the fastest convolutions
 
     # ------------------------------------------------------------------------------------------ preprocess
+    @_on_own_device
     def preprocess(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
         """Resize and subtract the mean → N×3×h×w model input (``input_dtype``) on the device."""
         if self.device.type == "cpu" and self.fast_preprocess:
             return self._blob(images, factor)
         return self.normalise(self._upload(images, factor))
 
+    @_on_own_device
     def prepare(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
         """What :meth:`run` takes: the model input on the CPU, the uploaded uint8 N×h×w×3 batch on CUDA."""
         if self.device.type == "cuda":
@@ -291,12 +310,13 @@ class Detector:
         event = None
         if cuda:
             event = torch.cuda.Event()
-            event.record()
+            event.record(torch.cuda.current_stream(self.device))
         self._staging[key] = (staging, event)
         while len(self._staging) > self.max_graphs:
             self._staging.pop(next(iter(self._staging)))
 
     # ------------------------------------------------------------------------------------------ forward
+    @_on_own_device
     def run(self, prepared: torch.Tensor) -> Sequence[torch.Tensor]:
         """The network on :meth:`prepare`'s output (a replayed CUDA graph where possible).
 
@@ -307,11 +327,12 @@ class Detector:
         if not self.cuda_graphs:
             return self.forward(self.normalise(prepared))
         key = tuple(prepared.shape[:3])
-        if key not in self._graphs:
-            self._graphs[key] = self._capture(prepared)
-            while len(self._graphs) > self.max_graphs:
+        if key in self._graphs:
+            graph = self._graphs[key] = self._graphs.pop(key)  # most recently used last
+        else:
+            graph = self._graphs[key] = self._capture(prepared)
+            while len(self._graphs) > self.max_graphs:  # the least recently used shape goes
                 self._graphs.pop(next(iter(self._graphs)))
-        graph = self._graphs[key]
         if graph is None:
             return self.forward(self.normalise(prepared))
         if prepared.data_ptr() != graph.static_input.data_ptr():
@@ -319,9 +340,11 @@ class Detector:
         return graph.replay()
 
     def _capture(self, example: torch.Tensor) -> _CudaGraphForward | None:
+        stream = torch.cuda.current_stream(self.device)
         try:
             return _CudaGraphForward(lambda x: self.forward(self.normalise(x)), example)
         except Exception as error:  # capture is an optimisation: any failure means eager execution
+            torch.cuda.set_stream(stream)  # a failed capture_end leaves its capture stream current
             self.graph_failures.append(f"{tuple(example.shape)}: {type(error).__name__}: {error}")
             warnings.warn(
                 f"CUDA graph capture failed, running eagerly: {error}", RuntimeWarning, stacklevel=2
@@ -335,6 +358,7 @@ class Detector:
         return self.detect_batch([image], params)[0]
 
     @torch.inference_mode()
+    @_on_own_device
     def detect_batch(
         self, images: Sequence[np.ndarray], params: InferenceParams, apply_nms: bool = True
     ) -> list[Detections]:
@@ -350,6 +374,7 @@ class Detector:
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------------ postprocess
+    @_on_own_device
     def postprocess_group(
         self,
         outputs: Sequence[torch.Tensor],
@@ -374,9 +399,11 @@ class Detector:
     def _use_packed(self, outputs: Sequence[torch.Tensor]) -> bool:
         return outputs[1].is_cuda if self.packed is None else self.packed
 
-    def _top_ks(self, num_priors: int) -> list[int]:
-        """The candidate budgets for ``num_priors`` priors, ascending, capped at what the exact path keeps."""
-        return sorted({max(1, min(k, num_priors, PRE_NMS_TOP_K)) for k in self.top_k})
+    def _top_ks(self, num_priors: int, batch: int) -> list[int]:
+        """The candidate budgets for a batch over ``num_priors`` priors, ascending, capped at what the exact
+        path keeps; budgets whose batch × k² pairs exceed ``MAX_PACKED_PAIRS`` are left to the exact path."""
+        budgets = sorted({max(1, min(k, num_priors, PRE_NMS_TOP_K)) for k in self.top_k})
+        return [k for k in budgets if batch * k * k <= MAX_PACKED_PAIRS] or budgets[:1]
 
     def _postprocess_packed(
         self,
@@ -386,27 +413,32 @@ class Detector:
         factor: float,
         params: InferenceParams,
     ) -> list[Detections]:
-        """The packed postprocess with the smallest budget, the next for the images over it, and so on; the
-        exact path for images over the last budget or with an unconverged NMS."""
+        """The packed postprocess with the smallest budget; the images over it (their candidate counts are
+        known from that first result) with the smallest budget that holds them all; the exact path for
+        images over the last budget or with an unconverged NMS."""
         results: list[Detections | None] = [None] * len(image_hws)
         pending = list(range(len(image_hws)))
-        for tier, top_k in enumerate(self._top_ks(outputs[1].shape[1])):
+        budgets = self._top_ks(outputs[1].shape[1], len(image_hws))
+        top_k = budgets[0]
+        while pending:
             host = self.packed_results(outputs, input_hw, factor, params, top_k)
-            over = []
+            over, need = [], 0
             for row in pending:
                 kept, converged, count = host[row, 0, :3]
                 if count > top_k and top_k < PRE_NMS_TOP_K:
                     over.append(row)
+                    need = max(need, int(count))
                 elif converged < 0.5:
                     self.counters["fallback_not_converged"] += 1
                     results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
                 else:
                     self.counters["packed"] += 1
-                    if tier > 0:
+                    if top_k > budgets[0]:
                         self.counters["larger_top_k"] += 1
                     results[row] = _pack_to_detections(host[row, 1 : 1 + int(kept)], image_hws[row])
             pending = over
-            if not pending:
+            top_k = next((k for k in budgets if k >= min(need, PRE_NMS_TOP_K) and k > top_k), 0)
+            if not top_k:
                 break
         for row in pending:
             self.counters["fallback_overflow"] += 1
@@ -427,6 +459,7 @@ class Detector:
         image_hw = image_hws[row]
         return self.postprocess([out[row] for out in outputs], input_hw, image_hw, factor, params, apply_nms)
 
+    @_on_own_device
     def packed_results(
         self,
         outputs: Sequence[torch.Tensor],
@@ -436,7 +469,8 @@ class Detector:
         top_k: int,
     ) -> np.ndarray:
         """:func:`packed_postprocess` of a batch's outputs as a host array N×(1+rows)×16: a graph replay (on
-        the network graph's static outputs) or an eager call, then one copy and one sync."""
+        the network graph's static outputs) or an eager call, then one copy and one sync. On CUDA the array
+        is a view of a reused pinned buffer, valid until the next call with the same shape and budget."""
         conf = outputs[1]
         key = (conf.shape[0], *input_hw)
         graph = self._graphs.get(key) if conf.is_cuda else None
@@ -469,9 +503,11 @@ class Detector:
 
         post = _PackedPost(fn, conf.device)
         if capture:
+            stream = torch.cuda.current_stream(conf.device)
             try:
                 post.capture(outputs)
             except Exception as error:  # an optimisation: run the same function eagerly
+                torch.cuda.set_stream(stream)
                 self.graph_failures.append(
                     f"postprocess {tuple(conf.shape)}: {type(error).__name__}: {error}"
                 )
@@ -566,7 +602,7 @@ class Detector:
             scores, top = torch.topk(scores, PRE_NMS_TOP_K)
             candidates = candidates[top]
         else:
-            scores, order = torch.sort(scores, descending=True)
+            scores, order = torch.sort(scores, descending=True, stable=True)  # ties: lower prior first
             candidates = candidates[order]
         packed = self._decode_rows(outputs, candidates, candidates, scores, input_hw, factor, params)
         if apply_nms:
@@ -617,7 +653,7 @@ class Detector:
             return [Detections.empty() for _ in image_hws]
         image, prior = found[:, 0], found[:, 1]
         scores = all_scores[image, prior]
-        order = torch.argsort(image.double() * 2 - scores.double())  # by image, then score (descending)
+        order = torch.argsort(image.double() * 2 - scores.double(), stable=True)  # image, then score (desc.)
         image, prior, scores = image[order], prior[order], scores[order]
         decoded = self._decode_rows(outputs, (image, prior), prior, scores, input_hw, factor, params)
         packed = torch.cat((decoded, image[:, None].float()), dim=1)
@@ -703,7 +739,10 @@ class _CudaGraphForward:
                 fn(self.static_input)
         current.wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # Captured on our own stream of the input's device (torch's shared default capture stream belongs
+        # to whichever device was current first); thread_local: other threads' CUDA work (a ROS worker
+        # still running the previous model) does not invalidate the capture.
+        with torch.cuda.graph(self.graph, stream=stream, capture_error_mode="thread_local"):
             self.static_outputs = tuple(fn(self.static_input))
         self.posts: dict[int, _PackedPost] = {}  # postprocess graphs over static_outputs, by top-k
 
@@ -819,7 +858,7 @@ class _PackedPost:
                 self.fn(outputs, self.settings)
         current.wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
             static_out = self.fn(outputs, self.settings)
         self.graph, self.static_out, self.outputs = graph, static_out, outputs
 

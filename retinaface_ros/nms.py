@@ -50,7 +50,7 @@ def nms_torch(
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
-    order = torch.argsort(scores, descending=True)
+    order = torch.argsort(scores, descending=True, stable=True)  # ties keep their given order
     b = boxes[order].float()
     areas = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
     top_left = torch.maximum(b[:, None, :2], b[None, :, :2])

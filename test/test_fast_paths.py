@@ -291,6 +291,7 @@ def test_cuda_learner_fp16_and_graph_fallback(mnet_weights, frame: np.ndarray, p
     with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
         again = detector.detect(frame, PARAMS)
     assert detector.graph_failures
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()  # no capture stream left current
     assert_same_faces(
         again, plain, 0.95, score_atol=0.03, min_share=0.95, count_tol=0.04, all_confident=False
     )
@@ -421,6 +422,25 @@ def test_packed_larger_budget_only_where_needed(model: RetinaFace, frame: np.nda
     }
 
 
+def test_packed_goes_straight_to_the_budget_holding_the_images(model: RetinaFace, frame: np.ndarray) -> None:
+    """Counts come with the first result: 395 and 52 candidates over a budget of 16 skip 64 and take 1024."""
+    images = [frame, frame[::-1].copy()]
+    detector = packed_detector(model, top_k=(16, 64, 1024))
+    got = detector.detect_batch(images, PARAMS)
+    assert_exact(got, fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS))
+    assert sorted(detector._eager_posts) == [(2, 480, 640, 16), (2, 480, 640, 1024)]
+    assert detector.counters["packed"] == detector.counters["larger_top_k"] == 2
+
+
+def test_packed_budgets_respect_the_pair_limit(model: RetinaFace) -> None:
+    detector = packed_detector(model)
+    priors_1820x1024 = 2 * (228 * 128 + 114 * 64 + 57 * 32)
+    assert detector._top_ks(priors_1820x1024, 1) == [256, 1024, 4096]
+    assert detector._top_ks(priors_1820x1024, 8) == [256, 1024, 4096]  # 8 × 4096² = 2**27 pairs
+    assert detector._top_ks(priors_1820x1024, 32) == [256, 1024]  # the rest go the exact way
+    assert detector._top_ks(500, 1) == [256, 500]  # never more than there are priors
+
+
 def test_packed_overflow_falls_back(model: RetinaFace, frame: np.ndarray) -> None:
     images = selfie_frames(frame)
     detector = packed_detector(model, top_k=(16,))  # far fewer than the selfie's candidates
@@ -506,3 +526,27 @@ def test_cuda_packed_fallbacks(model: RetinaFace, frame: np.ndarray) -> None:
         assert detector.counters[counter] == 3
         for g, w in zip(got, want, strict=True):
             assert abs(len(g) - len(w)) <= 1 and box_iou(w.boxes, g.boxes).max(1).min() >= 0.99
+
+
+@needs_cuda
+def test_cuda_graphs_are_kept_for_the_shapes_in_use(model: RetinaFace, frame: np.ndarray) -> None:
+    """Least recently used eviction: a shape seen every other call keeps its graph (no re-capture)."""
+    detector = fast_detector(model, config_for("mnet"), "cuda")
+    detector.max_graphs = 2
+    captures, capture = [], detector._capture
+    detector._capture = lambda example: captures.append(tuple(example.shape[:3])) or capture(example)
+    for width, height in [(640, 480), (320, 240), (640, 480), (400, 300), (640, 480)]:
+        image = cv2.resize(frame, (width, height))
+        detector.detect(image, InferenceParams(threshold=0.8, scales=(height, width)))
+    assert captures == [(1, 480, 640), (1, 240, 320), (1, 300, 400)]  # 640×480 captured once
+    assert list(detector._graphs) == [(1, 300, 400), (1, 480, 640)]
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_cuda_second_device(model: RetinaFace, frame: np.ndarray, plain: Detections) -> None:
+    """A detector on cuda:1 while cuda:0 is current: uploads, graphs and events on its own device."""
+    detector = fast_detector(model, config_for("mnet"), "cuda:1")
+    for _ in range(3):
+        got = detector.detect(frame, PARAMS)
+    assert_same_faces(got, plain, 0.99)
+    assert not detector.graph_failures and torch.cuda.current_device() == 0

@@ -183,8 +183,9 @@ class DetectorNode(LifecycleNode):
             raise ParameterError("model_path cannot be emptied while the node is configured")
         if self.model is None:  # inactive: the model is loaded at activate
             return
-        loaded = load_model(params, self.get_logger())
+        # Loaded (and warmed up: CUDA graph captures) while the worker waits: no capture races its inference.
         with self._model_lock:
+            loaded = load_model(params, self.get_logger())
             old, self.model = self.model, loaded
         self.get_logger().info(f"model reloaded from {loaded.source}")
         release_model(old)
