@@ -68,6 +68,15 @@ def fsync_dir(path: str | Path) -> None:
 
 
 def current_umask() -> int:
+    """The process umask: read from /proc/self/status where it is there (setting it to read it back would
+    briefly change it for every thread), else via os.umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

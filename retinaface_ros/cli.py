@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, FileNotFoundError) as error:  # UsageError is a ValueError
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # unwritable --out, full disk, ...: one line, not a traceback
+        print(f"retinaface: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Resource:
     sha256: str | None = None
     size: int | None = None
     sha256_prefix: str | None = None  # e.g. torchvision's hash in the file name
-    check: str | None = None  # 'state_dict:<backbone>' | 'checkpoint' | 'image' | 'text'
+    check: str | None = None  # 'state_dict:<backbone>' | 'checkpoint' | 'image' | 'text' | 'manifest'
 
 
 # (mode, backbone or '*') -> files. sha256 values are those published / measured on the public files;
@@ -87,7 +87,7 @@ RESOURCES: dict[tuple[str, str], tuple[Resource, ...]] = {
         Resource("retinaface_gt/val/label.txt", None, check="text"),
     ),
     # A tiny WIDER-layout set: the mirror serves a sha256sum-format manifest; every listed file is verified.
-    ("test_data", "*"): (Resource("mini_wider/SHA256SUMS", None, check="text"),),
+    ("test_data", "*"): (Resource("mini_wider/SHA256SUMS", None, check="manifest"),),
 }
 
 # Public home of the sample image (raw GitHub URL; the relative mirror name is 'sample.jpg').
@@ -118,6 +118,8 @@ def download(
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
     root = Path(path) if path is not None else default_dir()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"path must be a folder to download into, {str(root)!r} is a file")
     base = url or os.environ.get("RETINAFACE_DOWNLOAD_URL") or None
     resources = RESOURCES.get((mode, backbone)) or RESOURCES[(mode, "*")]
     written = [fetch(res, root, base, verbose) for res in resources]
@@ -131,10 +133,18 @@ def download(
     return written[0]
 
 
-def read_manifest(path: Path) -> list[tuple[str, str]]:
-    """``sha256  relative/path`` lines → [(path, sha256)]; paths must stay inside the folder."""
+def read_manifest(path: Path, source: str | None = None) -> list[tuple[str, str]]:
+    """``sha256  relative/path`` lines → [(path, sha256)]; paths must stay inside the folder.
+
+    Errors name ``source`` (e.g. the URL it came from) or else ``path``.
+    """
+    where = source or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{where}: not a UTF-8 text file") from error
     entries = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
@@ -143,10 +153,10 @@ def read_manifest(path: Path) -> list[tuple[str, str]]:
             or len(parts[0]) != 64
             or any(c not in "0123456789abcdef" for c in parts[0].lower())
         ):
-            raise ValueError(f"{path}:{number}: expected '<sha256>  <relative path>', got {line!r}")
-        entries.append((_safe_relative(parts[1].strip().lstrip("*"), path), parts[0].lower()))
+            raise ValueError(f"{where}:{number}: expected '<sha256>  <relative path>', got {line!r}")
+        entries.append((_safe_relative(parts[1].strip().lstrip("*"), where), parts[0].lower()))
     if not entries:
-        raise ValueError(f"{path} lists no files")
+        raise ValueError(f"{where} lists no files")
     return entries
 
 
@@ -278,6 +288,8 @@ def _check_content(check: str, path: Path, where: str) -> None:
 
         if cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) is None:
             raise ValueError(f"{where}: not a decodable image")
+    elif check == "manifest":  # checked before it is cached: a bad manifest is fetched again next time
+        read_manifest(path, where)
     elif check == "text":
         try:
             path.read_text(encoding="utf-8")

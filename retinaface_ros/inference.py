@@ -11,6 +11,7 @@ import contextlib
 import copy
 import functools
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,10 +81,12 @@ class InferenceParams:
     def __post_init__(self) -> None:
         for name in ("threshold", "nms_threshold", "mask_thresh"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            value = float(value)  # numpy scalars too
             if not math.isfinite(value) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a finite number in [0, 1], got {value}")
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "scales", validate_scales(self.scales))
 
 

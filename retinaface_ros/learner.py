@@ -5,11 +5,13 @@ It validates arguments, holds the model and its settings, and delegates the work
 
 from __future__ import annotations
 
+import enum
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -23,8 +25,16 @@ CLASSES = ["face", "masked_face"]
 _DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
-def resolve_device(device: str) -> torch.device:
-    """'cpu', 'cuda' or 'cuda:N' → torch.device; asking for CUDA without a usable GPU is an error."""
+class _Default(enum.Enum):
+    """Marks an argument left to ``learner.inference_params`` where None means something else."""
+
+    PARAMS = "learner.inference_params"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' (or that torch.device) → torch.device; CUDA without a GPU is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
     if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if device.startswith("cuda"):
@@ -70,10 +80,12 @@ def _check_number(
     high: float = math.inf,
     integer: bool = False,
     low_inclusive: bool = True,
-) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+) -> Any:
+    """``value`` (numpy scalars too) as a Python int (``integer``) or float, checked against the bounds."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
         raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
+    value = int(value) if integer else float(value)
     too_low = value < low if low_inclusive else value <= low
     if not math.isfinite(value) or too_low or value > high:
         bound = "≥" if low_inclusive else ">"
@@ -82,6 +94,14 @@ def _check_number(
             + (f" and ≤ {high}" if high != math.inf else "")
             + f", got {value}"
         )
+    return value
+
+
+def _plain_number(value: Any) -> Any:
+    """A numpy scalar (np.float32, np.int64, ...) as the Python number; anything else unchanged."""
+    if isinstance(value, np.generic) and isinstance(value, numbers.Real) and not isinstance(value, np.bool_):
+        return value.item()
+    return value
 
 
 class RetinaFaceLearner:
@@ -104,21 +124,21 @@ class RetinaFaceLearner:
         flip: bool = False,
         val_after: int = 5,
         temp_path: str = "",
-        device: str = "cuda",
+        device: str | torch.device = "cuda",
         fp16: bool = False,
     ) -> None:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-        _check_number("lr", lr, 0.0, low_inclusive=False)
-        _check_number("batch_size", batch_size, 1, integer=True)
-        _check_number("checkpoint_after_iter", checkpoint_after_iter, 0, integer=True)
-        _check_number("checkpoint_load_iter", checkpoint_load_iter, 0, integer=True)
+        lr = _check_number("lr", lr, 0.0, low_inclusive=False)
+        batch_size = _check_number("batch_size", batch_size, 1, integer=True)
+        checkpoint_after_iter = _check_number("checkpoint_after_iter", checkpoint_after_iter, 0, integer=True)
+        checkpoint_load_iter = _check_number("checkpoint_load_iter", checkpoint_load_iter, 0, integer=True)
         self.lr_steps_list = parse_lr_steps(lr_steps)
-        _check_number("epochs", epochs, 1, integer=True)
-        _check_number("momentum", momentum, 0.0, 1.0)
-        _check_number("weight_decay", weight_decay, 0.0)
-        _check_number("log_after", log_after, 1, integer=True)
-        _check_number("val_after", val_after, 0, integer=True)
+        epochs = _check_number("epochs", epochs, 1, integer=True)
+        momentum = _check_number("momentum", momentum, 0.0, 1.0)
+        weight_decay = _check_number("weight_decay", weight_decay, 0.0)
+        log_after = _check_number("log_after", log_after, 1, integer=True)
+        val_after = _check_number("val_after", val_after, 0, integer=True)
         for name, value in (("prefix", prefix), ("temp_path", temp_path)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string, got {type(value).__name__}")
@@ -130,14 +150,14 @@ class RetinaFaceLearner:
             raise ValueError("fp16=True needs a CUDA device; use fp16=False on the CPU")
 
         self.backbone = backbone
-        self.lr = float(lr)
+        self.lr = lr
         self.batch_size = batch_size
         self.checkpoint_after_iter = checkpoint_after_iter
         self.checkpoint_load_iter = checkpoint_load_iter
         self.lr_steps = lr_steps
         self.epochs = epochs
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
+        self.momentum = momentum
+        self.weight_decay = weight_decay
         self.log_after = log_after
         self.prefix = prefix
         self.shuffle = shuffle
@@ -163,6 +183,8 @@ class RetinaFaceLearner:
 
     def set_model(self, model: RetinaFace) -> None:
         """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX session."""
+        if not isinstance(model, RetinaFace):
+            raise TypeError(f"model must be a retinaface_ros.model.RetinaFace, got {type(model).__name__}")
         if model.backbone_name != self.backbone:
             raise ValueError(
                 f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}"
@@ -222,35 +244,51 @@ class RetinaFaceLearner:
             raise ValueError("no model loaded: call load(path) (or download() then load) before infer")
         return self._detector
 
+    def _params(
+        self,
+        threshold: float | None,
+        nms_threshold: float | None,
+        scales: Sequence[int] | None,
+        mask_thresh: float | None,
+    ) -> InferenceParams:
+        """The given settings, each None taken from ``self.inference_params`` (saved with the model)."""
+        base = self.inference_params
+        return InferenceParams(
+            base.threshold if threshold is None else _plain_number(threshold),
+            base.nms_threshold if nms_threshold is None else _plain_number(nms_threshold),
+            base.scales if scales is None else tuple(scales) if isinstance(scales, list) else scales,
+            base.mask_thresh if mask_thresh is None else _plain_number(mask_thresh),
+        )
+
     def infer(
         self,
         img: Image | np.ndarray,
-        threshold: float = 0.8,
-        nms_threshold: float = 0.4,
-        scales: Sequence[int] = (1024, 1980),
-        mask_thresh: float = 0.8,
+        threshold: float | None = None,
+        nms_threshold: float | None = None,
+        scales: Sequence[int] | None = None,
+        mask_thresh: float | None = None,
     ) -> BoundingBoxList:
-        """Detect faces; boxes and landmarks in the original image's pixels, clipped to the image."""
-        params = InferenceParams(
-            threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales, mask_thresh
-        )
+        """Detect faces; boxes and landmarks in the original image's pixels, clipped to the image.
+
+        Settings left None come from ``self.inference_params`` (default 0.8, 0.4, (1024, 1980), 0.8;
+        ``load`` restores those saved with an OpenDR folder).
+        """
+        params = self._params(threshold, nms_threshold, scales, mask_thresh)
         image = as_bgr_image(img)
         return self._require_detector().detect(image, params).to_bounding_boxes()
 
     def infer_batch(
         self,
         images: Sequence[Image | np.ndarray],
-        threshold: float = 0.8,
-        nms_threshold: float = 0.4,
-        scales: Sequence[int] = (1024, 1980),
-        mask_thresh: float = 0.8,
+        threshold: float | None = None,
+        nms_threshold: float | None = None,
+        scales: Sequence[int] | None = None,
+        mask_thresh: float | None = None,
     ) -> list[BoundingBoxList]:
         """``infer`` on several images (mixed sizes allowed); equal-size images share a forward pass."""
         if isinstance(images, (np.ndarray, Image)) or not isinstance(images, Sequence):
             raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
-        params = InferenceParams(
-            threshold, nms_threshold, tuple(scales) if isinstance(scales, list) else scales, mask_thresh
-        )
+        params = self._params(threshold, nms_threshold, scales, mask_thresh)
         arrays = [as_bgr_image(img) for img in images]
         if not arrays:
             return []
@@ -259,21 +297,20 @@ class RetinaFaceLearner:
     def detect_arrays(
         self,
         img: Image | np.ndarray,
-        threshold: float = 0.8,
-        nms_threshold: float | None = 0.4,
-        scales: Sequence[int] = (1024, 1980),
-        mask_thresh: float = 0.8,
+        threshold: float | None = None,
+        nms_threshold: float | None | Literal[_Default.PARAMS] = _Default.PARAMS,
+        scales: Sequence[int] | None = None,
+        mask_thresh: float | None = None,
     ) -> Detections:
-        """Like ``infer`` but returns numpy arrays; ``nms_threshold=None`` skips NMS (for TTA merging)."""
-        params = InferenceParams(
-            threshold,
-            0.4 if nms_threshold is None else nms_threshold,
-            tuple(scales) if isinstance(scales, list) else scales,
-            mask_thresh,
+        """Like ``infer`` but returns numpy arrays; ``nms_threshold=None`` skips NMS (for TTA merging), and
+        leaving it out takes ``self.inference_params.nms_threshold``."""
+        skip_nms = nms_threshold is None
+        params = self._params(
+            threshold, None if nms_threshold is _Default.PARAMS else nms_threshold, scales, mask_thresh
         )
         image = as_bgr_image(img)
         detector = self._require_detector()
-        return detector.detect_batch([image], params, apply_nms=nms_threshold is not None)[0]
+        return detector.detect_batch([image], params, apply_nms=not skip_nms)[0]
 
     # ----------------------------------------------------------------------------------------- other jobs
     def fit(

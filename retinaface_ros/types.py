@@ -11,21 +11,23 @@ import numpy as np
 class Image:
     """An image stored CHW (OpenDR convention); ``opencv()`` gives HWC BGR.
 
-    ``Image(data)`` takes an HWC BGR array (channels last, 1/3/4 channels) or a CHW array (channels first).
+    ``Image(data)`` takes an HWC BGR array (channels last, 1/3/4 channels) or a CHW array (channels first);
+    when both ends could be channels (e.g. a 3×W×3 array) it is taken as HWC. Float data must hold 0..255
+    values (rounded and clipped); floats in [0, 1] are refused rather than silently turned black.
     """
 
     def __init__(self, data: np.ndarray | Image, dtype: type = np.uint8, guess_format: bool = True) -> None:
         if isinstance(data, Image):
-            data = data.numpy()
+            data, guess_format = data.numpy(), False  # already CHW
         if not isinstance(data, np.ndarray):
             raise TypeError(f"Image data must be a numpy array, got {type(data).__name__}")
         if data.ndim == 2:
             data = data[None]
         elif data.ndim != 3:
             raise ValueError(f"Image data must have 2 or 3 dimensions, got shape {data.shape}")
-        elif guess_format and data.shape[2] in (1, 3, 4) and data.shape[0] not in (1, 3, 4):
+        elif guess_format and data.shape[2] in (1, 3, 4):
             data = np.ascontiguousarray(data.transpose(2, 0, 1))
-        self._data = np.asarray(data, dtype=dtype)
+        self._data = _cast(data, np.dtype(dtype))
 
     @classmethod
     def open(cls, filename: str | Path) -> Image:
@@ -58,6 +60,21 @@ class Image:
 
     def __repr__(self) -> str:
         return f"Image(shape={self._data.shape}, dtype={self._data.dtype})"
+
+
+def _cast(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``data`` as ``dtype``; float → integer rounds and clips, and refuses NaN and [0, 1] scaled data."""
+    if not (np.issubdtype(data.dtype, np.floating) and np.issubdtype(dtype, np.integer)):
+        return np.asarray(data, dtype=dtype)
+    if data.size and not np.isfinite(data).all():
+        raise ValueError("Image data holds NaN or infinite values")
+    if data.size and 0.0 < data.max() <= 1.0:
+        raise ValueError(
+            "Image got float data in [0, 1], which would become all black as "
+            f"{dtype.name}: scale it to 0..255 first (e.g. (data * 255).round().astype(np.uint8))"
+        )
+    limits = np.iinfo(dtype)
+    return np.clip(np.rint(data), limits.min, limits.max).astype(dtype)
 
 
 class BoundingBox:

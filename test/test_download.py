@@ -154,6 +154,9 @@ def test_bad_requests_fail_fast(tmp_path: Path, monkeypatch) -> None:
         download("mnet", path=tmp_path, mode="annotations", verbose=False)
     with pytest.raises(ValueError, match="scheme"):
         download("mnet", path=tmp_path, url="ftp://example.invalid/x", verbose=False)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="is a file"):
+        download("mnet", path=tmp_path / "a_file", verbose=False)
     assert leftovers(tmp_path) == []
 
 
@@ -162,3 +165,23 @@ def test_learner_download_then_load_detects_faces(mirror: Mirror, tmp_path: Path
     path = learner.download(path=tmp_path, mode="pretrained", url=f"{mirror.base}/good", verbose=False)
     learner.load(path, verbose=False)
     assert len(learner.infer(Image.open(selfie_path), threshold=0.5, scales=[480, 860])) > 50
+
+
+def test_invalid_manifest_is_never_cached(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror" / "mini_wider"
+    mirror.mkdir(parents=True)
+    (mirror / "a.txt").write_text("hello\n")
+    manifest = mirror / "SHA256SUMS"
+    manifest.write_text(f"{'0' * 64}  ../../evil\n")
+    cache = tmp_path / "cache"
+    url = mirror.parent.as_uri()
+    with pytest.raises(ValueError, match="relative path"):
+        download("mnet", path=cache, mode="test_data", url=url, verbose=False)
+    assert not (cache / "mini_wider" / "SHA256SUMS").exists() and leftovers(tmp_path) == []
+    (cache / "mini_wider").mkdir(parents=True, exist_ok=True)
+    (cache / "mini_wider" / "SHA256SUMS").write_text("not a manifest\n")  # e.g. cached by an older version
+    digest = hashlib.sha256(b"hello\n").hexdigest()
+    manifest.write_text(f"{digest}  a.txt\n")
+    root = download("mnet", path=cache, mode="test_data", url=url, verbose=False)
+    assert (root / "SHA256SUMS").read_text() == manifest.read_text()  # the bad cached copy was replaced
+    assert (root / "a.txt").read_text() == "hello\n"

@@ -248,3 +248,126 @@ def test_mask_head_gives_masked_face_class(tmp_path, mnet_weights, small_selfie:
     reloaded = RetinaFaceLearner(backbone="mnet", device="cpu")
     reloaded.load(folder, verbose=False)
     assert {box.name for box in reloaded.infer(small_selfie, **settings)} == {1}
+
+
+def test_numpy_scalars_and_torch_device_are_accepted() -> None:
+    import torch
+
+    learner = RetinaFaceLearner(
+        backbone="mnet",
+        device=torch.device("cpu"),
+        lr=np.float32(0.01),
+        batch_size=np.int64(4),
+        epochs=np.int32(3),
+        momentum=np.float64(0.5),
+    )
+    assert learner.device == torch.device("cpu")
+    assert (learner.lr, learner.batch_size, learner.epochs, learner.momentum) == (
+        pytest.approx(0.01),
+        4,
+        3,
+        0.5,
+    )
+    assert type(learner.lr) is float and type(learner.batch_size) is int and type(learner.epochs) is int
+    with pytest.raises(TypeError, match="batch_size"):
+        RetinaFaceLearner(backbone="mnet", device="cpu", batch_size=np.float64(4))
+    with pytest.raises(TypeError, match="lr"):
+        RetinaFaceLearner(backbone="mnet", device="cpu", lr=np.bool_(True))
+    with pytest.raises(ValueError, match="device"):
+        RetinaFaceLearner(backbone="mnet", device=torch.device("meta"))
+
+
+def test_numpy_thresholds_work_like_floats(learner: RetinaFaceLearner, small_selfie: np.ndarray) -> None:
+    plain = learner.detect_arrays(small_selfie, threshold=0.5, nms_threshold=0.4, scales=[480, 640])
+    numpy = learner.detect_arrays(
+        small_selfie, threshold=np.float32(0.5), nms_threshold=np.float32(0.4), scales=[480, 640]
+    )
+    np.testing.assert_array_equal(numpy.boxes, plain.boxes)
+    assert len(learner.infer(small_selfie, threshold=np.float32(0.5), scales=[480, 640])) == len(plain)
+    with pytest.raises(TypeError, match="threshold"):
+        learner.infer(small_selfie, threshold="0.5")
+
+
+def test_set_model_refuses_other_modules() -> None:
+    import torch
+
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    with pytest.raises(TypeError, match="RetinaFace"):
+        learner.set_model(torch.nn.Linear(1, 1))
+    assert learner.model is None
+
+
+def test_image_refuses_unit_floats_and_takes_0_255_floats(small_selfie: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="0..255"):
+        Image(small_selfie.astype(np.float32) / 255)
+    with pytest.raises(ValueError, match="NaN"):
+        Image(np.full((4, 4, 3), np.nan))
+    np.testing.assert_array_equal(Image(small_selfie.astype(np.float64)).opencv(), small_selfie)
+    clipped = Image(np.array([[[-3.0, 254.6, 300.0]]])).opencv()
+    np.testing.assert_array_equal(clipped, [[[0, 255, 255]]])
+    assert Image(np.zeros((2, 2, 3), np.float32)).opencv().shape == (2, 2, 3)  # black is black either way
+
+
+def test_image_three_rows_high_is_hwc(small_selfie: np.ndarray) -> None:
+    strip = np.ascontiguousarray(small_selfie[:3])  # 3 × 640 × 3: channels last
+    image = Image(strip)
+    assert image.shape == (3, 3, 640)
+    np.testing.assert_array_equal(image.opencv(), strip)
+    np.testing.assert_array_equal(Image(image).opencv(), strip)  # an Image is not guessed again
+    chw = small_selfie.transpose(2, 0, 1).copy()  # unambiguous CHW still works
+    np.testing.assert_array_equal(Image(chw).opencv(), small_selfie)
+
+
+def _tiny_jpeg(tmp_path) -> str:
+    import cv2
+
+    path = tmp_path / "tiny.jpg"
+    cv2.imwrite(str(path), np.full((48, 64, 3), 127, np.uint8))
+    return str(path)
+
+
+def test_detect_cli_unwritable_extension_is_a_usage_error(tmp_path, mnet_weights, capsys) -> None:
+    from retinaface_ros.cli import main
+
+    image = _tiny_jpeg(tmp_path)
+    assert main(["detect", image, "--model", str(mnet_weights), "--out", str(tmp_path / "x.xyz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'.xyz'" in err and not (tmp_path / "x.xyz").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = str(blocker / "annotated.jpg")  # the parent is a file: OSError while writing
+    assert main(["detect", image, "--model", str(mnet_weights), "--scales", "48", "64", "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("retinaface: error:") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bench_report_is_written_atomically(tmp_path) -> None:
+    import argparse
+
+    from retinaface_ros.commands.bench import _write
+
+    out = tmp_path / "reports" / "bench.json"
+    out.parent.mkdir()
+    out.write_text("old")
+    text = _write(out, [{"row": 1}], [], argparse.Namespace(runs=1, warmup=0, levers=False))
+    assert json.loads(out.read_text()) == json.loads(text) and json.loads(text)["rows"] == [{"row": 1}]
+    assert [p.name for p in out.parent.iterdir()] == ["bench.json"]  # no temp file left
+
+
+def test_detect_cli_takes_the_saved_settings(tmp_path, mnet_weights, selfie_path, capsys) -> None:
+    from retinaface_ros.cli import main
+    from retinaface_ros.inference import InferenceParams
+
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    learner.inference_params = InferenceParams(threshold=0.97, scales=(480, 860))
+    folder = learner.save(tmp_path / "strict", verbose=False)
+
+    def faces(*options: str) -> int:
+        assert main(["detect", str(selfie_path), "--model", str(folder), "--json", *options]) == 0
+        return len(json.loads(capsys.readouterr().out)[0]["detections"])
+
+    saved, explicit = faces(), faces("--threshold", "0.5", "--scales", "480", "860")
+    assert 0 < saved < explicit  # no options: the folder's 0.97, not a CLI default of 0.8
+    assert InferenceParams(threshold=np.float32(0.5)).threshold == 0.5  # numpy scalars become floats
+    assert type(InferenceParams(threshold=np.float32(0.5)).threshold) is float

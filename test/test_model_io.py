@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def learner(mnet_weights) -> RetinaFaceLearner:
 
 
 def detections(learner: RetinaFaceLearner, image: np.ndarray) -> np.ndarray:
-    found = learner.detect_arrays(image, threshold=0.5, scales=image.shape[:2])
+    found = learner.detect_arrays(image, threshold=0.5, nms_threshold=0.4, scales=image.shape[:2])
     return np.concatenate([found.boxes, found.scores[:, None]], axis=1)
 
 
@@ -182,3 +183,35 @@ def test_link_escaping_the_folder_is_refused(
     with pytest.raises(ValueError, match="escapes"):
         learner.load(folder, verbose=False)
     assert learner.model is model
+
+
+def test_saved_inference_params_are_the_defaults_after_load(saved_mnet: Path, golden_input) -> None:
+    loaded = RetinaFaceLearner(backbone="mnet", device="cpu")
+    loaded.load(saved_mnet, verbose=False)  # saved with InferenceParams(0.6, 0.35, (240, 320), 0.7)
+
+    def rows(found) -> np.ndarray:
+        return np.concatenate([found.boxes, found.scores[:, None]], axis=1)
+
+    implicit = rows(loaded.detect_arrays(golden_input))
+    np.testing.assert_array_equal(
+        implicit, rows(loaded.detect_arrays(golden_input, 0.6, 0.35, (240, 320), 0.7))
+    )
+    assert len(implicit) and implicit[:, 4].min() >= 0.6
+    boxes = loaded.infer(golden_input)
+    assert len(boxes) == len(implicit) and len(loaded.infer_batch([golden_input])[0]) == len(implicit)
+    strict = loaded.infer(golden_input, threshold=0.95)  # explicit arguments win
+    assert all(box.confidence >= 0.95 for box in strict) and len(strict) < len(boxes)
+    assert len(loaded.detect_arrays(golden_input, nms_threshold=None)) > len(implicit)  # None: no NMS
+    fresh = RetinaFaceLearner(backbone="mnet", device="cpu")
+    assert fresh.inference_params == InferenceParams()  # 0.8, 0.4, (1024, 1980), 0.8 without a folder
+
+
+def test_current_umask_does_not_change_it() -> None:
+    from retinaface_ros.atomic_files import current_umask
+
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still set: nothing was changed behind our back
+    finally:
+        os.umask(old)

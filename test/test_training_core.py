@@ -21,6 +21,7 @@ from retinaface_ros.model.config import config_for
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_path, fit, load_checkpoint, match
 from retinaface_ros.training.augment import mirror, random_crop
+from retinaface_ros.training.checkpoint import save_checkpoint
 from retinaface_ros.training.loop import collate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -297,3 +298,57 @@ def test_flip_appends_a_mirrored_copy_of_each_image() -> None:
     flipped, flipped_targets = plain[2]
     torch.testing.assert_close(flipped, image.flip(-1), atol=1e-3, rtol=0)  # square crops: exact mirror
     np.testing.assert_allclose(flipped_targets[:, 0].numpy(), 1 - targets[:, 2].numpy(), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- failures
+def test_fit_refuses_an_onnx_model(tmp_path: Path) -> None:
+    exporter = _learner()
+    exporter.init_model()
+    exporter.optimize()
+    learner = _learner()
+    learner.load(exporter.save(tmp_path / "onnx_model", verbose=False), verbose=False)  # ONNX folder
+    session = learner.ort_session
+    assert learner.model is None and session is not None
+    with pytest.raises(ValueError, match="ONNX and cannot be fine-tuned"):
+        fit(learner, mini_wider("train", 2), silent=True, verbose=False, image_size=64)
+    assert learner.ort_session is session and learner.model is None  # the loaded detector stays
+
+
+def test_failed_fit_restores_the_loaded_model(mnet_weights, tmp_path: Path) -> None:
+    learner = _learner(lr=1e6, epochs=3, batch_size=1)
+    learner.load(mnet_weights, verbose=False)
+    model = learner.model
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    with pytest.raises(FloatingPointError, match="loss became"):
+        fit(learner, mini_wider("train", 2), silent=True, verbose=False, image_size=64, augment=False)
+    assert learner.model is model and not model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    saved = RetinaFaceLearner(backbone="mnet", device="cpu")
+    saved.load(learner.save(tmp_path / "after_failure", verbose=False), verbose=False)
+    image = np.ascontiguousarray(mini_wider("train", 1)[0][0])
+    assert len(saved.infer(image, threshold=0.5)) == len(learner.infer(image, threshold=0.5)) > 0
+
+
+def test_resume_of_a_mask_head_run_needs_no_backbone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("RETINAFACE_CACHE", str(tmp_path / "empty_cache"))  # no backbone to be found
+    monkeypatch.setenv("RETINAFACE_DOWNLOAD_URL", (tmp_path / "no_mirror").as_uri())
+    data = mini_wider("train", 2)
+    common = dict(epochs=np.int64(2), batch_size=np.int64(2), temp_path=str(tmp_path / "ckpt"))
+    first = _learner(checkpoint_after_iter=1, **common)
+    first.init_model(with_mask_head=True)
+    first.epochs = 1
+    fit(first, data, silent=True, verbose=False, image_size=64, augment=False)
+    fresh = _learner(checkpoint_load_iter=1, **common)  # no model, no pretrained_backbone
+    history = fit(fresh, data, silent=True, verbose=False, image_size=64, augment=False)
+    assert history["epochs_completed"] == 2 and fresh.model.with_mask_head
+    assert not (tmp_path / "empty_cache").exists()  # nothing was downloaded
+
+    path = checkpoint_path(tmp_path / "ckpt", "", 1)
+    state = load_checkpoint(path)
+    state["model"]["extra.weight"] = torch.zeros(1)
+    save_checkpoint(path, state)
+    broken = _learner(checkpoint_load_iter=1, **common)
+    with pytest.raises(ValueError, match="checkpoint_epoch_1.pth does not fit") as caught:
+        fit(broken, data, silent=True, verbose=False, image_size=64)
+    assert "extra.weight" in str(caught.value) and broken.model is None

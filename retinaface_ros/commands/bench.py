@@ -134,8 +134,9 @@ def _write(out: Path | None, rows: list[dict], levers: list[dict], args: argpars
         report["levers"] = levers
     text = json.dumps(report, indent=1)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        from retinaface_ros.atomic_files import write_atomically
+
+        write_atomically(out, (text + "\n").encode())  # a reader never sees a half-written report
     return text
 
 

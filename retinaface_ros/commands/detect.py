@@ -16,9 +16,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, type=Path, help=".pth state dict or OpenDR model folder")
     parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--threshold", type=float, default=0.8)
-    parser.add_argument("--nms-threshold", type=float, default=0.4)
-    parser.add_argument("--scales", type=int, nargs=2, default=(1024, 1980), metavar=("SHORT", "MAX_LONG"))
+    settings = "default: the model folder's saved setting, else"
+    parser.add_argument("--threshold", type=float, default=None, help=f"score threshold ({settings} 0.8)")
+    parser.add_argument("--nms-threshold", type=float, default=None, help=f"NMS IoU ({settings} 0.4)")
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("SHORT", "MAX_LONG"),
+        help=f"resize target short side and max long side ({settings} 1024 1980)",
+    )
     parser.add_argument("--out", type=Path, help="annotated image (a folder when several images are given)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)
@@ -41,16 +49,23 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.images if not p.is_file()]
     if missing:
         raise UsageError(f"image file(s) not found: {', '.join(missing)}")
+    several = len(args.images) > 1
+    if args.out is not None:
+        suffix = output_path(args.out, args.images[0], several).suffix or ".jpg"  # no suffix: JPEG
+        if not cv2.haveImageWriter(f"x{suffix}"):
+            raise UsageError(f"--out {args.out}: OpenCV cannot write {suffix!r} images (use .jpg or .png)")
     learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
     learner.load(args.model, verbose=False)
-    several = len(args.images) > 1
     if args.out is not None and several:
         args.out.mkdir(parents=True, exist_ok=True)
     report = []
     for image_path in args.images:
         image = Image.open(image_path)
         boxes = learner.infer(
-            image, threshold=args.threshold, nms_threshold=args.nms_threshold, scales=list(args.scales)
+            image,
+            threshold=args.threshold,
+            nms_threshold=args.nms_threshold,
+            scales=None if args.scales is None else list(args.scales),
         )
         report.append({"image": str(image_path), "detections": [box.to_dict() for box in boxes]})
         if args.out is not None:

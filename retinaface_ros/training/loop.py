@@ -7,6 +7,7 @@ epoch N replays exactly what an uninterrupted run would have done from epoch N o
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampl
 from torch.utils.data.distributed import DistributedSampler
 
 from retinaface_ros.atomic_files import remove_stale_temp_files
-from retinaface_ros.checkpoints import read_state_dict
+from retinaface_ros.checkpoints import has_mask_head, read_state_dict
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
@@ -91,12 +92,17 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
         raise ValueError("dataset is empty: nothing to train on")
     if val_dataset is not None and not isinstance(val_dataset, DetectionDataset):
         raise TypeError(f"val_dataset must be a DetectionDataset or None, got {type(val_dataset).__name__}")
-    if not (isinstance(learner.lr, (int, float)) and math.isfinite(learner.lr) and learner.lr > 0):
+    if not (_is_real(learner.lr) and math.isfinite(learner.lr) and learner.lr > 0):
         raise ValueError(f"lr must be > 0, got {learner.lr}")
-    if not isinstance(learner.epochs, int) or learner.epochs < 1:
+    if not _is_integer(learner.epochs) or learner.epochs < 1:
         raise ValueError(f"epochs must be an int ≥ 1, got {learner.epochs!r}")
-    if not isinstance(learner.batch_size, int) or learner.batch_size < 1:
+    if not _is_integer(learner.batch_size) or learner.batch_size < 1:
         raise ValueError(f"batch_size must be an int ≥ 1, got {learner.batch_size!r}")
+    learner.lr, learner.epochs, learner.batch_size = (
+        float(learner.lr),
+        int(learner.epochs),
+        int(learner.batch_size),
+    )
     learner.lr_steps_list = parse_lr_steps(learner.lr_steps)  # re-parse: the attribute may have been changed
     if (learner.checkpoint_after_iter > 0 or learner.checkpoint_load_iter > 0) and not learner.temp_path:
         raise ValueError(
@@ -116,9 +122,19 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
     size = image_size if image_size is not None else getattr(learner, "image_size", None)
     if size is None:
         size = learner.config.train_image_size
-    if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 32:
+    if not _is_integer(size) or size < 32 or size % 32:
         raise ValueError(f"image_size must be a positive multiple of 32, got {size!r}")
-    return size
+    return int(size)
+
+
+def _is_integer(value: Any) -> bool:
+    """An int or numpy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    """An int, float or numpy number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def load_backbone_weights(model: RetinaFace, path: str | Path) -> None:
@@ -140,14 +156,27 @@ def load_backbone_weights(model: RetinaFace, path: str | Path) -> None:
 
 
 def _initial_model(
-    learner: Any, from_scratch: bool, pretrained_backbone: str | Path | None, verbose: bool
+    learner: Any,
+    from_scratch: bool,
+    pretrained_backbone: str | Path | None,
+    verbose: bool,
+    checkpoint: dict[str, Any] | None = None,
 ) -> RetinaFace:
+    """The network to train: built for the resumed checkpoint (its weights are loaded later), random, the
+    learner's loaded model (fine-tune), or the ImageNet backbone."""
+    if checkpoint is not None:
+        return RetinaFace(learner.backbone, with_mask_head=has_mask_head(checkpoint["model"]))
     if from_scratch:
         return RetinaFace(learner.backbone)
     if learner.model is not None:
         if verbose:
             print("Fine-tuning the loaded model")
         return learner.model
+    if learner.ort_session is not None:
+        raise ValueError(
+            "the loaded model is ONNX and cannot be fine-tuned; load the .pth/OpenDR folder or pass "
+            "from_scratch=True"
+        )
     model = RetinaFace(learner.backbone)
     path = pretrained_backbone or getattr(learner, "pretrained_backbone", None)
     if not path:
@@ -158,6 +187,38 @@ def _initial_model(
     if verbose:
         print(f"Starting from the ImageNet backbone {path}")
     return model
+
+
+def _read_resume_checkpoint(learner: Any) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
+    """(path, state) of the checkpoint ``checkpoint_load_iter`` names, its backbone checked; (None, None)."""
+    if learner.checkpoint_load_iter <= 0:
+        return None, None
+    path = checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
+    state = load_checkpoint(path)
+    if not isinstance(state["model"], dict):
+        raise ValueError(f"training checkpoint {path}: 'model' is not a state dict")
+    if state["backbone"] != learner.backbone:
+        raise ValueError(f"{path} holds a {state['backbone']!r} model, the learner is {learner.backbone!r}")
+    return path, state
+
+
+def _snapshot(learner: Any) -> tuple[Any, ...]:
+    """What a failed ``fit`` puts back: model, ONNX session, detector, device and the weights (on the CPU)."""
+    weights = None
+    if learner.model is not None:
+        weights = {
+            key: value.detach().to("cpu", copy=True) for key, value in learner.model.state_dict().items()
+        }
+    return learner.model, learner.ort_session, learner._detector, learner.device, weights
+
+
+def _restore(learner: Any, snapshot: tuple[Any, ...]) -> None:
+    """Undo a failed ``fit``: the learner's model gets its pre-fit weights back, in eval mode."""
+    model, session, detector, device, weights = snapshot
+    if model is not None:
+        model.load_state_dict(weights)
+        model.eval()
+    learner.model, learner.ort_session, learner._detector, learner.device = model, session, detector, device
 
 
 def _learning_rate(optimizer: torch.optim.Optimizer) -> float:
@@ -184,8 +245,10 @@ def fit(
     lr and, when validation ran, val_recall / val_epoch) plus ``epochs_completed``, ``stopped`` and
     ``last_checkpoint``.
 
-    Starting point: random init if ``from_scratch``; else the learner's loaded model (fine-tune); else the
-    ImageNet backbone at ``pretrained_backbone`` (or ``learner.pretrained_backbone``, or ``download``).
+    Starting point: the checkpoint ``checkpoint_load_iter`` names (network, mask head and all weights);
+    else random init if ``from_scratch``; else the learner's loaded model (fine-tune; an ONNX-only learner is
+    refused); else the ImageNet backbone at ``pretrained_backbone`` (or ``learner.pretrained_backbone``, or
+    ``download``). On any error the learner keeps its pre-fit model and weights (in eval mode).
     ``callback(info)`` runs every ``log_after`` iterations and at each epoch end (rank 0 only);
     ``should_stop()`` is checked every iteration: training then stops, saves a checkpoint (when
     ``temp_path`` is set) and returns with ``stopped=True``. Under torchrun (WORLD_SIZE > 1) it trains with
@@ -205,6 +268,7 @@ def fit(
             own_group = True
     main = rank == 0
     verbose = verbose and main
+    before = _snapshot(learner)
     try:
         return _train(
             learner,
@@ -225,6 +289,9 @@ def fit(
             world,
             rank,
         )
+    except BaseException:
+        _restore(learner, before)
+        raise
     finally:
         if own_group:
             dist.destroy_process_group()
@@ -253,7 +320,8 @@ def _train(
 
     main = rank == 0
     cfg = learner.config
-    model = _initial_model(learner, from_scratch, pretrained_backbone, verbose).to(device).train()
+    resume_path, resume = _read_resume_checkpoint(learner)
+    model = _initial_model(learner, from_scratch, pretrained_backbone, verbose, resume).to(device).train()
     optimizer = torch.optim.SGD(
         model.parameters(), lr=learner.lr, momentum=learner.momentum, weight_decay=learner.weight_decay
     )
@@ -264,16 +332,16 @@ def _train(
     if main and temp_path is not None:
         temp_path.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(temp_path)
-    if learner.checkpoint_load_iter > 0:
-        path = checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
-        state = load_checkpoint(path)
-        if state["backbone"] != learner.backbone:
+    if resume is not None:
+        path, state = resume_path, resume
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(
-                f"{path} holds a {state['backbone']!r} model, the learner is {learner.backbone!r}"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+                f"training checkpoint {path} does not fit the {learner.backbone} RetinaFace: {error}"
+            ) from error
         torch.set_rng_state(state["torch_rng"])
         seed = int(state["seed"])
         start_epoch = int(state["epoch"])
@@ -362,6 +430,14 @@ def _train(
             }
         )
 
+    def all_finite(losses: list[float]) -> bool:
+        finite = all(math.isfinite(v) for v in losses)
+        if distributed:  # every rank stops together (none left waiting in the gradient all-reduce)
+            flag = torch.tensor([int(not finite)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            finite = not flag.item()
+        return finite
+
     def stop_requested() -> bool:
         flag = bool(should_stop()) if should_stop is not None else False
         if distributed and should_stop is not None:
@@ -389,15 +465,16 @@ def _train(
             images, targets, valid = images.to(device), targets.to(device), valid.to(device)
             outputs = net(images)
             loss, loss_box, loss_class, loss_landm = criterion(outputs, priors, targets, valid)
+            losses = [float(v.detach()) for v in (loss, loss_box, loss_class, loss_landm)]
+            if not all_finite(losses):  # before the step: non-finite gradients never reach the weights
+                here = all(math.isfinite(v) for v in losses)
+                raise FloatingPointError(
+                    f"loss became {'non-finite on another rank' if here else losses[0]} at epoch {epoch}, "
+                    f"iteration {iteration}: lower lr (or check the annotations)"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses = [float(v.detach()) for v in (loss, loss_box, loss_class, loss_landm)]
-            if not all(math.isfinite(v) for v in losses):
-                raise FloatingPointError(
-                    f"loss became {losses[0]} at epoch {epoch}, iteration {iteration}: "
-                    "lower lr (or check the annotations)"
-                )
             sums += torch.tensor(losses, dtype=torch.float64)
             count += 1
             done_iterations += 1
