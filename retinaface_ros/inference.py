@@ -163,6 +163,17 @@ def group_by_shape(
     return groups
 
 
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool) -> Any:
+    """cuDNN autotuning on (if ``on``) for the block; a process-wide setting made true stays true."""
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = previous or on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 def _on_own_device(method: Callable) -> Callable:
     """Run a :class:`Detector` method with its CUDA device current (a ``cuda:N`` that is not the current
     device gets its kernels, streams, events and graph captures on that device), as ``torch.cuda.device``."""
@@ -188,7 +199,8 @@ class Detector:
     * CUDA: frames are copied into a pinned uint8 staging buffer (by a few threads for batches) and
       uploaded as uint8 (¼ of the bytes) chunk by chunk; frames that need resizing are uploaded at their
       own size and resized on the GPU. Mean subtraction, the fp16/channels_last cast and the network run
-      as one CUDA graph per (batch, height, width) (eager if capture fails). The postprocess
+      as one CUDA graph per (batch, height, width) seen more than once (eager the first time, or if capture
+      fails; see :meth:`run`). The postprocess
       (:func:`packed_postprocess`: threshold, top-k, decode, ``nms_rounds`` NMS rounds, packing) is a
       second graph replayed right after, over the network's static outputs, with the thresholds as device
       inputs; its one packed buffer comes back in one copy into pinned memory with one sync. Its cost grows
@@ -230,7 +242,8 @@ class Detector:
         self.priors = PriorBoxes(config)
         self._mean = torch.tensor(config.mean_bgr, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._mean_bgr = tuple(float(m) for m in config.mean_bgr)
-        self._graphs: dict[tuple[int, ...], _CudaGraphForward | None] = {}
+        self._graphs: dict[tuple[int, ...], _CudaGraphForward | None] = {}  # least recently used first
+        self._sightings: dict[tuple[int, ...], int] = {}  # input shapes run on CUDA, how often
         self._staging: dict[tuple[int, ...], tuple[torch.Tensor, Any]] = {}
         self._scales: dict[tuple[int, int, float, str], torch.Tensor] = {}
         self.graph_failures: list[str] = []
@@ -239,8 +252,6 @@ class Detector:
         self.nms_rounds = nms_rounds
         self._eager_posts: dict[tuple[int, ...], _PackedPost] = {}
         self.counters = {"packed": 0, "larger_top_k": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
-        if on_cuda:
-            torch.backends.cudnn.benchmark = True  # fixed shapes per graph: pick the fastest convolutions
 
     # ------------------------------------------------------------------------------------------ preprocess
     @_on_own_device
@@ -323,29 +334,45 @@ class Detector:
     def run(self, prepared: torch.Tensor) -> Sequence[torch.Tensor]:
         """The network on :meth:`prepare`'s output (a replayed CUDA graph where possible).
 
-        A graph's outputs are static buffers, overwritten by the next run of the same shape.
+        On CUDA an input shape seen a second time is captured as a graph (kept for the ``max_graphs`` most
+        recently used shapes) and gets cuDNN's autotuned convolutions; a shape seen once (an evaluation
+        pyramid, a one-off frame size) runs eagerly with cuDNN's heuristics, without capture or tuning
+        costs. A graph's outputs are static buffers, overwritten by the next run of the same shape.
         """
         if self.device.type != "cuda":
             return self.forward(prepared)
-        if not self.cuda_graphs:
-            return self.forward(self.normalise(prepared))
         key = tuple(prepared.shape[:3])
+        repeated = key in self._graphs or self._count_sighting(key) >= 2
+        if self.cuda_graphs and repeated:
+            graph = self._graph_for(key, prepared)
+            if graph is not None:
+                if prepared.data_ptr() != graph.static_input.data_ptr():
+                    graph.static_input.copy_(prepared, non_blocking=True)
+                return graph.replay()
+        with _cudnn_benchmark(repeated):
+            return self.forward(self.normalise(prepared))
+
+    def _count_sighting(self, key: tuple[int, ...]) -> int:
+        count = self._sightings[key] = self._sightings.pop(key, 0) + 1
+        while len(self._sightings) > 8 * self.max_graphs:
+            self._sightings.pop(next(iter(self._sightings)))
+        return count
+
+    def _graph_for(self, key: tuple[int, ...], prepared: torch.Tensor) -> _CudaGraphForward | None:
+        """The graph of ``key`` (captured now if new; None if capture failed), most recently used last."""
         if key in self._graphs:
-            graph = self._graphs[key] = self._graphs.pop(key)  # most recently used last
+            graph = self._graphs[key] = self._graphs.pop(key)
         else:
             graph = self._graphs[key] = self._capture(prepared)
             while len(self._graphs) > self.max_graphs:  # the least recently used shape goes
                 self._graphs.pop(next(iter(self._graphs)))
-        if graph is None:
-            return self.forward(self.normalise(prepared))
-        if prepared.data_ptr() != graph.static_input.data_ptr():
-            graph.static_input.copy_(prepared, non_blocking=True)
-        return graph.replay()
+        return graph
 
     def _capture(self, example: torch.Tensor) -> _CudaGraphForward | None:
         stream = torch.cuda.current_stream(self.device)
         try:
-            return _CudaGraphForward(lambda x: self.forward(self.normalise(x)), example)
+            with _cudnn_benchmark(True):  # the graph keeps the convolutions its warm-up picked
+                return _CudaGraphForward(lambda x: self.forward(self.normalise(x)), example)
         except Exception as error:  # capture is an optimisation: any failure means eager execution
             torch.cuda.set_stream(stream)  # a failed capture_end leaves its capture stream current
             self.graph_failures.append(f"{tuple(example.shape)}: {type(error).__name__}: {error}")

@@ -233,9 +233,9 @@ def test_cuda_fp32_matches_plain(
     model: RetinaFace, frame: np.ndarray, plain: Detections, graphs: bool
 ) -> None:
     detector = fast_detector(model, config_for("mnet"), "cuda", cuda_graphs=graphs)
-    for _ in range(3):  # the first call captures; later calls replay the graph
+    for _ in range(3):  # eager, then captured (the shape came again), then replayed
         got = detector.detect(frame, PARAMS)
-    assert not detector.graph_failures
+    assert not detector.graph_failures and ((1, 480, 640) in detector._graphs) == graphs
     assert_same_faces(got, plain, 0.99, score_atol=5e-3)  # cuDNN may use TF32 for fp32 convolutions
 
 
@@ -530,15 +530,17 @@ def test_cuda_packed_fallbacks(model: RetinaFace, frame: np.ndarray) -> None:
 
 @needs_cuda
 def test_cuda_graphs_are_kept_for_the_shapes_in_use(model: RetinaFace, frame: np.ndarray) -> None:
-    """Least recently used eviction: a shape seen every other call keeps its graph (no re-capture)."""
+    """A shape is captured when it comes a second time (one-off shapes stay eager), and the least recently
+    used graph goes first: a shape in use keeps its graph (no re-capture)."""
     detector = fast_detector(model, config_for("mnet"), "cuda")
     detector.max_graphs = 2
     captures, capture = [], detector._capture
     detector._capture = lambda example: captures.append(tuple(example.shape[:3])) or capture(example)
-    for width, height in [(640, 480), (320, 240), (640, 480), (400, 300), (640, 480)]:
+    a, b, c, once = (640, 480), (320, 240), (400, 300), (200, 160)
+    for width, height in [a, a, once, b, b, a, c, c, a]:
         image = cv2.resize(frame, (width, height))
         detector.detect(image, InferenceParams(threshold=0.8, scales=(height, width)))
-    assert captures == [(1, 480, 640), (1, 240, 320), (1, 300, 400)]  # 640×480 captured once
+    assert captures == [(1, 480, 640), (1, 240, 320), (1, 300, 400)]  # 640×480 once; 160×200 never
     assert list(detector._graphs) == [(1, 300, 400), (1, 480, 640)]
 
 
