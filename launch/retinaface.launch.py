@@ -66,6 +66,7 @@ def _launch_setup(context, *args, **kwargs):
                 parameters=[os.path.join(share, "config", "trainer.yaml")],
                 output="screen",
                 emulate_tty=True,
+                sigterm_timeout="60",  # on Ctrl-C a run stops at its next iteration and writes a checkpoint
             )
         )
     if _truthy(arg["use_rviz"]):

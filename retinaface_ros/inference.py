@@ -12,6 +12,7 @@ import copy
 import functools
 import math
 import numbers
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,12 +27,14 @@ from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
 from retinaface_ros.model.priors import PriorBoxes
 from retinaface_ros.nms import nms, nms_torch
-from retinaface_ros.staging import resize_image, stage_frames
+from retinaface_ros.staging import resize_image, resizes_by_factor, stage_frames
 from retinaface_ros.types import BoundingBox, BoundingBoxList, Image
 
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
 POST_NMS_TOP_K = 750  # detections kept after NMS, as the reference
 MAX_PACKED_PAIRS = 1 << 27  # batch × k² over which a packed budget is not used (IoU matrices of 0.5 GB)
+# Larger budgets run eagerly: a captured graph keeps its peak memory (about 0.4 GB per image at k = 4096).
+MAX_CAPTURED_TOP_K = 1024
 
 Forward = Callable[[torch.Tensor], Sequence[torch.Tensor]]
 
@@ -163,15 +166,35 @@ def group_by_shape(
     return groups
 
 
-@contextlib.contextmanager
-def _cudnn_benchmark(on: bool) -> Any:
-    """cuDNN autotuning on (if ``on``) for the block; a process-wide setting made true stays true."""
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = previous or on
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
+class _CudnnBenchmark:
+    """cuDNN autotuning switched on while any thread is inside a block that asks for it (the flag is
+    process-wide: a count under a lock, so overlapping blocks of two detectors restore it once, last)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved = False
+
+    @contextlib.contextmanager
+    def __call__(self, on: bool) -> Any:
+        if not on:
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = torch.backends.cudnn.benchmark
+                torch.backends.cudnn.benchmark = True
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    torch.backends.cudnn.benchmark = self._saved
+
+
+_cudnn_benchmark = _CudnnBenchmark()
 
 
 def _on_own_device(method: Callable) -> Callable:
@@ -206,7 +229,8 @@ class Detector:
       inputs; its one packed buffer comes back in one copy into pinned memory with one sync. Its cost grows
       with k², so ``top_k`` is a ladder of candidate budgets: k = 256 covers a crowded VGA frame at the
       default threshold, 4096 a crowded 1820×1024 one; a batch with images over the first budget replays
-      the smallest budget that holds them on the same outputs. Images over the last budget (or over
+      the smallest budget that holds them on the same outputs (budgets over ``MAX_CAPTURED_TOP_K`` run
+      eagerly rather than keep a graph's memory). Images over the last budget (or over
       ``MAX_PACKED_PAIRS``) or with an unconverged NMS are redone by the exact path (``counters`` counts
       each outcome).
     """
@@ -298,7 +322,7 @@ class Detector:
         graph = self._graphs.get(key) if cuda else None
         batch = graph.static_input if graph is not None else self._new_batch((*key, 3))
         same_size = all(image.shape == images[0].shape for image in images)
-        if cuda and factor != 1.0 and same_size:
+        if cuda and factor != 1.0 and same_size and resizes_by_factor(*images[0].shape[:2], factor):
             originals = self._new_batch((len(images), *images[0].shape))
             self._copy_staged(images, 1.0, originals)
             resize_on_device(originals, batch, factor)
@@ -449,15 +473,18 @@ class Detector:
         results: list[Detections | None] = [None] * len(image_hws)
         pending = list(range(len(image_hws)))
         budgets = self._top_ks(outputs[1].shape[1], len(image_hws))
-        top_k = budgets[0]
+        top_k, too_many = budgets[0], []
         while pending:
             host = self.packed_results(outputs, input_hw, factor, params, top_k)
             over, need = [], 0
             for row in pending:
                 kept, converged, count = host[row, 0, :3]
                 if count > top_k and top_k < PRE_NMS_TOP_K:
-                    over.append(row)
-                    need = max(need, int(count))
+                    if count > budgets[-1] and budgets[-1] < PRE_NMS_TOP_K:
+                        too_many.append(row)  # no budget holds it: the exact path, not a larger replay
+                    else:
+                        over.append(row)
+                        need = max(need, int(count))
                 elif converged < 0.5:
                     self.counters["fallback_not_converged"] += 1
                     results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
@@ -470,7 +497,7 @@ class Detector:
             top_k = next((k for k in budgets if k >= min(need, PRE_NMS_TOP_K) and k > top_k), 0)
             if not top_k:
                 break
-        for row in pending:
+        for row in pending + too_many:
             self.counters["fallback_overflow"] += 1
             results[row] = self._postprocess_row(outputs, row, input_hw, image_hws, factor, params)
         return results  # type: ignore[return-value]
@@ -507,7 +534,7 @@ class Detector:
         static = graph is not None and graph.static_outputs[1] is conf
         post = graph.posts.get(top_k) if static else self._eager_posts.get((*key, top_k))
         if post is None:
-            post = self._make_post(outputs, input_hw, top_k, capture=static)
+            post = self._make_post(outputs, input_hw, top_k, capture=static and top_k <= MAX_CAPTURED_TOP_K)
             if static:
                 graph.posts[top_k] = post
             else:

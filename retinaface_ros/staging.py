@@ -41,12 +41,17 @@ def resize_image(image: np.ndarray, factor: float, dst: np.ndarray | None = None
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     if dst is not None and dst.shape[:2] != size[::-1]:
         raise ValueError(f"dst has shape {dst.shape}, the resized image is {size[1]}x{size[0]}")
-    if round(width * factor) >= 1 and round(height * factor) >= 1:
+    if resizes_by_factor(height, width, factor):
         out = cv2.resize(image, None, dst=dst, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-        if dst is None or np.shares_memory(out, dst):
+        if out.shape[:2] == size[::-1] and (dst is None or np.shares_memory(out, dst)):
             return out
     # A sliver that rounds to 0 rows (or OpenCV rounding a size differently): the size-driven resize.
     return cv2.resize(image, size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
+def resizes_by_factor(height: int, width: int, factor: float) -> bool:
+    """Whether :func:`resize_image` samples by ``factor`` (no side rounds to 0 pixels); else by size."""
+    return round(height * factor) >= 1 and round(width * factor) >= 1
 
 
 def row_chunks(count: int, chunks: int = MAX_CHUNKS) -> list[slice]:

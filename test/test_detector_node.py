@@ -282,7 +282,7 @@ def test_max_rate_hz_throttles_processing(ros, selfie):
         assert 3 <= processed <= 4 * 2.5 + 2, f"{processed} frames processed from {index} at max_rate_hz=4"
         skipped, dropped = node.stats.skipped - skipped_before, node.stats.dropped - dropped_before
         # Frames replaced while the worker waits on purpose are skipped, not dropped (no WARN for that).
-        assert skipped > 2 * dropped, (skipped, dropped)
+        assert skipped > dropped, (skipped, dropped)
         assert wait_for(lambda: probe.counter(name, "skipped_rate_limit") == node.stats.skipped, timeout=3)
     finally:
         assert node.set_parameters([Parameter("max_rate_hz", value=0.0)])[0].successful

@@ -430,6 +430,36 @@ def test_packed_goes_straight_to_the_budget_holding_the_images(model: RetinaFace
     assert_exact(got, fast_detector(model, config_for("mnet")).detect_batch(images, PARAMS))
     assert sorted(detector._eager_posts) == [(2, 480, 640, 16), (2, 480, 640, 1024)]
     assert detector.counters["packed"] == detector.counters["larger_top_k"] == 2
+    # 395 is over every budget: the exact path for it, while 52 still takes the budget of 64
+    detector = packed_detector(model, top_k=(16, 64, 128))
+    assert_exact(detector.detect_batch(images, PARAMS), got)
+    assert sorted(detector._eager_posts) == [(2, 480, 640, 16), (2, 480, 640, 64)]
+    assert detector.counters == {
+        "packed": 1,
+        "larger_top_k": 1,
+        "fallback_overflow": 1,
+        "fallback_not_converged": 0,
+    }
+
+
+def test_cudnn_benchmark_scope_is_counted_across_blocks() -> None:
+    """The autotuning flag is process-wide: on inside any block that asks for it, restored after the last."""
+    from retinaface_ros.inference import _cudnn_benchmark
+
+    before = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        with _cudnn_benchmark(True):
+            with _cudnn_benchmark(True), _cudnn_benchmark(False):
+                assert torch.backends.cudnn.benchmark
+            assert torch.backends.cudnn.benchmark  # the inner block did not switch it off
+        assert not torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True  # a user's own setting stays
+        with _cudnn_benchmark(True):
+            pass
+        assert torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 def test_packed_budgets_respect_the_pair_limit(model: RetinaFace) -> None:

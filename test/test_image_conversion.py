@@ -156,6 +156,20 @@ def test_compressed_size_is_read_from_the_header_and_a_bomb_is_refused_before_de
     assert compressed_image_size(b"BM not a png or jpeg") is None
 
 
+def test_bomb_check_walks_past_long_metadata_and_refuses_other_formats():
+    image = np.zeros((7, 13, 3), np.uint8)
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    comment = b"\xff\xfe" + (65535).to_bytes(2, "big") + bytes(65533)  # a 64 kB COM segment first
+    padded = jpeg[:2] + comment + jpeg[2:]
+    assert compressed_image_size(padded) == (13, 7)
+    np.testing.assert_array_equal(
+        compressed_to_bgr8(CompressedImage(format="jpeg", data=array.array("B", padded))).shape, (7, 13, 3)
+    )
+    bmp = cv2.imencode(".bmp", image)[1].tobytes()  # OpenCV decodes it, but its size is not checked first
+    with pytest.raises(ImageConversionError, match="not a readable JPEG or PNG"):
+        compressed_to_bgr8(CompressedImage(format="bmp", data=array.array("B", bmp)))
+
+
 def _image(**fields) -> Image:
     base = dict(height=4, width=4, encoding="bgr8", step=12, data=array.array("B", bytes(48)))
     base.update(fields)

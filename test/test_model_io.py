@@ -206,12 +206,14 @@ def test_saved_inference_params_are_the_defaults_after_load(saved_mnet: Path, go
     assert fresh.inference_params == InferenceParams()  # 0.8, 0.4, (1024, 1980), 0.8 without a folder
 
 
-def test_current_umask_does_not_change_it() -> None:
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc: the umask is read via os.umask")
+def test_current_umask_does_not_change_it(monkeypatch) -> None:
     from retinaface_ros.atomic_files import current_umask
 
     old = os.umask(0o027)
     try:
-        assert current_umask() == 0o027
-        assert os.umask(0o027) == 0o027  # still set: nothing was changed behind our back
+        with monkeypatch.context() as patch:  # setting it, even briefly, would affect every thread
+            patch.setattr(os, "umask", lambda mask: pytest.fail(f"os.umask({mask:o}) called"))
+            assert current_umask() == 0o027
     finally:
         os.umask(old)

@@ -13,7 +13,7 @@ import torch
 
 from retinaface_ros.inference import Detector, resize_factor, resize_on_device, resized_shape
 from retinaface_ros.model import RetinaFace, config_for
-from retinaface_ros.staging import resize_image, row_chunks, stage_frames
+from retinaface_ros.staging import resize_image, resizes_by_factor, row_chunks, stage_frames
 
 
 @pytest.mark.parametrize(("count", "parts"), [(32, 8), (8, 8), (3, 3), (1, 1), (13, 8)])
@@ -55,6 +55,7 @@ def test_resize_image_of_a_sliver() -> None:
     sliver = frames(1, 1, 4000)[0]
     out = resize_image(sliver, 0.3)
     assert out.shape == (1, 1200, 3)
+    assert not resizes_by_factor(1, 4000, 0.3) and resizes_by_factor(2, 4000, 0.3)  # CUDA: host resize
     with pytest.raises(ValueError, match="dst has shape"):
         resize_image(sliver, 0.3, dst=np.zeros((2, 1200, 3), np.uint8))
 

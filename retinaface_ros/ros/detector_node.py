@@ -183,7 +183,7 @@ class DetectorNode(LifecycleNode):
             raise ParameterError("model_path cannot be emptied while the node is configured")
         if self.model is None:  # inactive: the model is loaded at activate
             return
-        # Loaded (and warmed up: CUDA graph captures) while the worker waits: no capture races its inference.
+        # Loaded and warmed up while the worker waits: inference pauses for the load instead of competing.
         with self._model_lock:
             loaded = load_model(params, self.get_logger())
             old, self.model = self.model, loaded

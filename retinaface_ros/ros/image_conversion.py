@@ -200,12 +200,15 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: carries the size
 
 
-def compressed_image_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header without decoding; None for other or unreadable data."""
-    head = bytes(data[:65536])
-    if head.startswith(_PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 24:
+def compressed_image_size(data: bytes | bytearray | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header without decoding; None for other or unreadable data.
+
+    JPEG: walks the segments before the frame header by their lengths (any number of metadata segments).
+    """
+    head = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else memoryview(data.reshape(-1))
+    if bytes(head[:8]) == _PNG_SIGNATURE and bytes(head[12:16]) == b"IHDR" and len(head) >= 24:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if not head.startswith(b"\xff\xd8"):
+    if bytes(head[:2]) != b"\xff\xd8":
         return None
     position = 2
     while position + 4 <= len(head):
@@ -215,6 +218,8 @@ def compressed_image_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
         if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill byte, standalone markers
             position += 1 if marker == 0xFF else 2
             continue
+        if marker == 0xDA:  # start of scan before any frame header: not a valid JPEG
+            return None
         length = int.from_bytes(head[position + 2 : position + 4], "big")
         if marker in _JPEG_SOF_MARKERS and position + 9 <= len(head):
             height = int.from_bytes(head[position + 5 : position + 7], "big")
@@ -240,7 +245,11 @@ def compressed_to_bgr8(msg: Any) -> np.ndarray:
     if buffer.size == 0:
         raise ImageConversionError("CompressedImage.data is empty")
     declared = compressed_image_size(buffer)  # refuse a decompression bomb before decoding it
-    if declared is not None and max(declared) > MAX_SIDE:
+    if declared is None:
+        raise ImageConversionError(
+            f"compressed data (format {fmt!r}) is not a readable JPEG or PNG: the only formats decoded"
+        )
+    if max(declared) > MAX_SIDE:
         raise ImageConversionError(f"image {declared[0]}x{declared[1]} exceeds the {MAX_SIDE} px side limit")
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None:

@@ -103,7 +103,6 @@ class TrainerNode(Node):
                 self.get_logger().warning(f"train goal rejected: {why}")
                 return GoalResponse.REJECT
             self._busy = True
-            self._idle.clear()
         return GoalResponse.ACCEPT
 
     def _on_cancel(self, _goal_handle: Any) -> CancelResponse:
@@ -119,7 +118,12 @@ class TrainerNode(Node):
             workdir=str(value("workdir")),
         )
 
+    def _stopping(self) -> bool:
+        """Shutting down: destroy_node was called, or Ctrl-C already invalidated the context."""
+        return self._shutdown.is_set() or not self.context.ok()
+
     def _execute(self, goal_handle: Any) -> Any:
+        self._idle.clear()  # from here on destroy_node waits for this run (not for a goal never started)
         result = self._train_type.Result()
         result.val_recall = -1.0
         try:
@@ -142,7 +146,7 @@ class TrainerNode(Node):
         try:
             transition()
         except Exception as error:  # noqa: BLE001 - the context was shut down under the run
-            if not self._shutdown.is_set():
+            if not self._stopping():
                 raise
             self.get_logger().debug(f"goal state not sent during shutdown: {error!r}")
 
@@ -183,8 +187,15 @@ class TrainerNode(Node):
 
         def on_progress(info: dict) -> None:
             state["val_recall"] = info["val_recall"]
-            if self._shutdown.is_set():
+            if self._stopping():
                 return  # the feedback publisher may be gone; the run stops at the next iteration
+            try:
+                publish(info)
+            except Exception:  # Ctrl-C can invalidate the context between the check and the publish
+                if not self._stopping():
+                    raise
+
+        def publish(info: dict) -> None:
             goal_handle.publish_feedback(
                 feedback_type(
                     epoch=int(info["epoch"]),
@@ -211,7 +222,7 @@ class TrainerNode(Node):
             image_size=job.image_size,
             pretrained_backbone=pretrained_backbone,
             callback=on_progress,
-            should_stop=lambda: goal_handle.is_cancel_requested or self._shutdown.is_set(),
+            should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
         )
         history["seconds"] = time.monotonic() - started
         result.epochs_completed = int(history["epochs_completed"])
@@ -222,7 +233,7 @@ class TrainerNode(Node):
             checkpoint = history["last_checkpoint"] or ""
             result.success = False
             result.model_path = checkpoint
-            why = "stopped by shutdown" if self._shutdown.is_set() else "canceled"
+            why = "stopped by shutdown" if self._stopping() else "canceled"
             result.message = f"{why} after {result.epochs_completed} epoch(s); checkpoint {checkpoint}"
             self.get_logger().info(result.message)
             self._end_goal(goal_handle.canceled if goal_handle.is_cancel_requested else goal_handle.abort)
