@@ -294,6 +294,22 @@ class RetinaFaceLearner:
             return []
         return [d.to_bounding_boxes() for d in self._require_detector().detect_batch(arrays, params)]
 
+    def detect_arrays_batch(
+        self,
+        images: Sequence[Image | np.ndarray],
+        threshold: float | None = None,
+        nms_threshold: float | None = None,
+        scales: Sequence[int] | None = None,
+        mask_thresh: float | None = None,
+    ) -> list[Detections]:
+        """``infer_batch`` returning numpy arrays (one :class:`Detections` per image), e.g. for the ROS node's
+        batch of cameras."""
+        if isinstance(images, (np.ndarray, Image)) or not isinstance(images, Sequence):
+            raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
+        params = self._params(threshold, nms_threshold, scales, mask_thresh)
+        arrays = [as_bgr_image(img) for img in images]
+        return self._require_detector().detect_batch(arrays, params) if arrays else []
+
     def detect_arrays(
         self,
         img: Image | np.ndarray,

@@ -32,7 +32,7 @@ from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
 from retinaface_ros.ros.detector_node import DetectorNode, load_model, release_model  # noqa: E402
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg, compressed_to_bgr8  # noqa: E402
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs  # noqa: E402
-from retinaface_ros.ros.params import DetectorParams  # noqa: E402
+from retinaface_ros.ros.params import DetectorParams, ParameterError  # noqa: E402
 
 VM = import_vision_msgs()
 FACE_ARRAY = import_interfaces()[0]
@@ -120,7 +120,7 @@ def ros(mnet_weights):
     thread.start()
     assert wait_for(
         lambda: (
-            node._pubs["image_annotated"].get_subscription_count() > 0
+            node._outputs[0]["image_annotated"].get_subscription_count() > 0
             and probe.image_pub.get_subscription_count() > 0
         )
     )
@@ -362,7 +362,7 @@ def test_compressed_input_and_lifecycle_reconfigure(ros, selfie, reference):
         assert wait_for(
             lambda: (
                 probe.compressed_pub.get_subscription_count() > 0
-                and node._pubs["image_annotated"].get_subscription_count() > 0
+                and node._outputs[0]["image_annotated"].get_subscription_count() > 0
             )
         )
         msg = probe.stamp(bgr8_to_compressed(selfie, "jpeg"), "jpeg")
@@ -562,3 +562,72 @@ def test_image_publisher_feeds_the_detector(ros, selfie_path):
     finally:
         executor.remove_node(publisher)
         publisher.destroy_node()
+
+
+def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, reference):
+    """cameras: [left, right]: each camera's frames come back on its own topics, and frames of both cameras
+    that wait together (here behind a slow inference) run as one batch."""
+    for bad in (["a b"], ["front", "front"], "front", [1]):
+        with pytest.raises(ParameterError, match="cameras"):
+            DetectorParams.from_values({"cameras": bad})
+    assert DetectorParams.from_values({"cameras": None}).topic_prefixes == ("",)  # 'cameras: []' in YAML
+    assert DetectorParams.from_values({"cameras": ["/front/", "cam/rear"]}).cameras == ("front", "cam/rear")
+    namespace = f"{NS}_cams"
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = DetectorNode(
+        namespace=namespace,
+        context=context,
+        parameter_overrides=[
+            Parameter("model_path", value=str(mnet_weights)),
+            Parameter("device", value="cpu"),
+            Parameter("scales", value=SCALES),
+            Parameter("qos_reliability", value="reliable"),
+            Parameter("qos_depth", value=5),
+            Parameter("cameras", value=["left", "right"]),
+        ],
+    )
+    probe = rclpy.create_node("cams_probe", namespace=namespace, context=context)
+    received: dict[str, dict[str, object]] = {"left": {}, "right": {}}
+    publishers = {}
+    for camera in received:
+        publishers[camera] = probe.create_publisher(Image, f"{camera}/image", RELIABLE)
+        probe.create_subscription(
+            VM.Detection2DArray,
+            f"{camera}/detections",
+            lambda msg, camera=camera: received[camera].__setitem__(msg.header.frame_id, msg),
+            RELIABLE,
+        )
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(probe)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+        assert wait_for(lambda: all(pub.get_subscription_count() > 0 for pub in publishers.values()))
+        crops = {"left": selfie[300:540, 600:920].copy(), "right": selfie[100:340, 200:520].copy()}
+        assert node.set_parameters([Parameter("debug_delay_ms", value=1000.0)])[0].successful
+
+        def send(camera: str, frame_id: str) -> None:
+            msg = bgr8_to_imgmsg(crops[camera])
+            msg.header.frame_id, msg.header.stamp = frame_id, probe.get_clock().now().to_msg()
+            publishers[camera].publish(msg)
+
+        send("left", "busy")  # the worker takes it, runs it and is held by the delay ...
+        assert wait_for(lambda: node.stats.batches == 1, timeout=10)
+        send("left", "left-2")  # ... while one frame of each camera arrives
+        send("right", "right-1")
+        assert wait_for(lambda: "left-2" in received["left"] and "right-1" in received["right"], timeout=20)
+        assert node.stats.largest_batch == 2 and "right-1" not in received["left"]
+        for camera, frame_id in (("left", "left-2"), ("right", "right-1")):
+            msg = received[camera][frame_id]
+            want = reference.infer(crops[camera], threshold=0.8, scales=SCALES)
+            assert msg.header.frame_id == frame_id and len(msg.detections) == len(want) > 0
+            assert box_iou(boxes_of(msg), np.array([b.xyxy() for b in want])).max(1).min() >= 0.99
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        probe.destroy_node()
+        context.try_shutdown()
+        thread.join(5.0)

@@ -371,3 +371,15 @@ def test_detect_cli_takes_the_saved_settings(tmp_path, mnet_weights, selfie_path
     assert 0 < saved < explicit  # no options: the folder's 0.97, not a CLI default of 0.8
     assert InferenceParams(threshold=np.float32(0.5)).threshold == 0.5  # numpy scalars become floats
     assert type(InferenceParams(threshold=np.float32(0.5)).threshold) is float
+
+
+def test_detect_arrays_batch_equals_one_by_one(learner: RetinaFaceLearner, small_selfie: np.ndarray) -> None:
+    images = [small_selfie, small_selfie[:240, :320].copy(), np.ascontiguousarray(small_selfie[:, ::-1])]
+    batch = learner.detect_arrays_batch(images, threshold=0.6, scales=[480, 640])
+    for image, got in zip(images, batch, strict=True):
+        want = learner.detect_arrays(image, threshold=0.6, scales=[480, 640])
+        assert len(got) == len(want) > 0
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-3)
+    assert learner.detect_arrays_batch([]) == []
+    with pytest.raises(TypeError, match="list"):
+        learner.detect_arrays_batch(small_selfie)

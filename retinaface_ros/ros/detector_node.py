@@ -7,9 +7,11 @@ and drops the model (emptying the CUDA cache); activate loads it again. With ``a
 ``main()`` configures and activates the node itself, so a plain ``ros2 run`` / launch works without a
 lifecycle manager.
 
-The subscription callback only checks the message metadata (O(1)) and drops it into a one-frame slot; a
-worker thread converts and runs inference on the newest frame, so the executor never blocks and frames never
-queue up behind a slow model: a frame replaced in the slot is counted as dropped.
+The subscription callback only checks the message metadata (O(1)) and drops it into its input's one-frame
+slot; a worker thread converts and runs inference on the newest frame of every input that has one, as one
+batch, so the executor never blocks and frames never queue up behind a slow model: a frame replaced in the
+slot is counted as dropped. With ``cameras: [front, rear]`` the node serves several cameras this way, each
+with its own topics under its namespace (``front/image`` → ``front/detections``, ...).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Frame:
     msg: Any
     received: float  # time.monotonic()
     compressed: bool
+    camera: int = 0  # index into params.cameras (0 for the single input)
 
 
 @dataclass
@@ -138,8 +141,9 @@ class DetectorNode(LifecycleNode):
         self._last_start = 0.0
         self._rate_waiting = False
         self._active = False
-        self._subscription = None
-        self._pubs: dict[str, Any] = {}
+        self._subscriptions: list[Any] = []
+        self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
+        self._label_info_pub = None
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         promote_integer_overrides(self, [spec.name for spec in PARAMETERS if isinstance(spec.default, float)])
@@ -201,12 +205,16 @@ class DetectorNode(LifecycleNode):
             self.model = None
             return TransitionCallbackReturn.FAILURE
         vm = self._vision_msgs
-        self._pubs = {
-            "detections": self.create_lifecycle_publisher(vm.Detection2DArray, "detections", OUTPUT_QOS),
-            "faces": self.create_lifecycle_publisher(self._face_array_type, "faces", OUTPUT_QOS),
-            "image_annotated": self.create_lifecycle_publisher(Image, "image_annotated", OUTPUT_QOS),
-            "label_info": self.create_lifecycle_publisher(vm.LabelInfo, "label_info", LATCHED_QOS),
-        }
+        publisher = self.create_lifecycle_publisher
+        self._outputs = [
+            {
+                "detections": publisher(vm.Detection2DArray, f"{prefix}detections", OUTPUT_QOS),
+                "faces": publisher(self._face_array_type, f"{prefix}faces", OUTPUT_QOS),
+                "image_annotated": publisher(Image, f"{prefix}image_annotated", OUTPUT_QOS),
+            }
+            for prefix in self.params.topic_prefixes
+        ]
+        self._label_info_pub = publisher(vm.LabelInfo, "label_info", LATCHED_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
@@ -235,15 +243,23 @@ class DetectorNode(LifecycleNode):
             if self.params.qos_reliability == "reliable"
             else ReliabilityPolicy.BEST_EFFORT,
         )
-        if self.params.use_compressed:
-            self._subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_compressed, qos
+        self._subscriptions = [
+            self.create_subscription(
+                CompressedImage,
+                f"{prefix}image/compressed",
+                lambda msg, camera=camera: self._on_compressed(msg, camera),
+                qos,
             )
-        else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+            if self.params.use_compressed
+            else self.create_subscription(
+                Image, f"{prefix}image", lambda msg, camera=camera: self._on_image(msg, camera), qos
+            )
+            for camera, prefix in enumerate(self.params.topic_prefixes)
+        ]
         self._active = True
         self._publish_label_info()
-        self.get_logger().info(f"active: listening on {self._subscription.topic_name}")
+        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        self.get_logger().info(f"active: listening on {topics}")
         return result
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -268,18 +284,19 @@ class DetectorNode(LifecycleNode):
 
     def _stop_processing(self) -> None:
         self._active = False
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        self._subscriptions = []
         if self._worker is not None:
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
             self._worker = None
 
     def _destroy_outputs(self) -> None:
-        for publisher in self._pubs.values():
-            self.destroy_lifecycle_publisher(publisher)
-        self._pubs = {}
+        for publisher in [p for outputs in self._outputs for p in outputs.values()] + [self._label_info_pub]:
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._outputs, self._label_info_pub = [], None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -303,7 +320,7 @@ class DetectorNode(LifecycleNode):
         self.stats.on_reject(reason)
         self.get_logger().warning(f"frame rejected: {reason}", throttle_duration_sec=WARN_THROTTLE_S)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, camera: int = 0) -> None:
         self.stats.on_input()
         try:
             check_image(msg)
@@ -313,14 +330,14 @@ class DetectorNode(LifecycleNode):
         except Exception as error:  # anything else odd about the message
             self._reject(f"malformed Image: {error!r}")
             return
-        self._enqueue(Frame(msg, time.monotonic(), compressed=False))
+        self._enqueue(Frame(msg, time.monotonic(), compressed=False, camera=camera))
 
-    def _on_compressed(self, msg: CompressedImage) -> None:
+    def _on_compressed(self, msg: CompressedImage, camera: int = 0) -> None:
         self.stats.on_input()
-        self._enqueue(Frame(msg, time.monotonic(), compressed=True))
+        self._enqueue(Frame(msg, time.monotonic(), compressed=True, camera=camera))
 
     def _enqueue(self, frame: Frame) -> None:
-        if self._slot.put(frame):
+        if self._slot.put(frame, key=frame.camera):
             if self._rate_waiting:  # the worker is idle on purpose (max_rate_hz): the frame is skipped
                 self.stats.on_skip()
             else:
@@ -338,20 +355,26 @@ class DetectorNode(LifecycleNode):
                 finally:
                     self._rate_waiting = False
 
-    def _process(self, frame: Frame) -> None:
-        """Worker thread: convert, detect, publish. Never raises."""
-        self._last_start = time.monotonic()
+    def _convert(self, frame: Frame) -> np.ndarray | None:
+        """The frame as BGR uint8; None (counted as rejected, logged) when it cannot be converted."""
         try:
-            image = compressed_to_bgr8(frame.msg) if frame.compressed else imgmsg_to_bgr8(frame.msg)
+            return compressed_to_bgr8(frame.msg) if frame.compressed else imgmsg_to_bgr8(frame.msg)
         except ImageConversionError as error:
             self._reject(str(error))
-            return
         except Exception as error:
             self._reject(f"could not convert the image: {error!r}")
-            return
+        return None
+
+    def _process(self, frames: list[Frame]) -> None:
+        """Worker thread: convert, detect (the frames of all cameras waiting, as one batch), publish. Never
+        raises."""
+        self._last_start = time.monotonic()
+        converted = [(frame, self._convert(frame)) for frame in frames]
+        batch = [(frame, image) for frame, image in converted if image is not None]
         params = self.params
-        if params is None:
+        if not batch or params is None:
             return
+        images = [image for _, image in batch]
         # Under the lock: a model swap or drop waits for this inference instead of resetting the learner
         # in the middle of it.
         with self._model_lock:
@@ -360,27 +383,33 @@ class DetectorNode(LifecycleNode):
                 return
             start = time.perf_counter()
             try:
-                detections = model.learner.detect_arrays(
-                    image, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                found = model.learner.detect_arrays_batch(
+                    images, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
                 )
             except Exception as error:
-                self._reject(f"inference failed on a {image.shape} image: {error!r}")
+                shapes = ", ".join(str(image.shape) for image in images)
+                self._reject(f"inference failed on {shapes}: {error!r}")
                 return
             inference_s = time.perf_counter() - start
+        self.stats.on_batch(len(batch))
         if params.debug_delay_ms > 0:
             time.sleep(params.debug_delay_ms / 1000.0)
-        try:
-            self._publish(frame, image, detections, params)
-        except Exception as error:  # e.g. the context shut down under us
-            self.get_logger().error(f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        self.stats.on_processed(self._latency(frame), inference_s)
+        for (frame, image), detections in zip(batch, found, strict=True):
+            try:
+                self._publish(frame, image, detections, params)
+            except Exception as error:  # e.g. the context shut down under us
+                self.get_logger().error(
+                    f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S
+                )
+                return
+            self.stats.on_processed(self._latency(frame), inference_s)
 
     def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
         header = frame.msg.header
-        pubs = self._pubs
-        if not pubs or not self._active:
+        outputs = self._outputs
+        if frame.camera >= len(outputs) or not self._active:
             return
+        pubs = outputs[frame.camera]
         pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs))
         pubs["faces"].publish(
             messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type)
@@ -404,7 +433,7 @@ class DetectorNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ outputs
     def _publish_label_info(self) -> None:
-        publisher = self._pubs.get("label_info")
+        publisher = self._label_info_pub
         if publisher is None or self.params is None:
             return
         header = self._vision_msgs.Detection2DArray().header
@@ -422,6 +451,7 @@ class DetectorNode(LifecycleNode):
             "model": model.source if model else "",
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
+            "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
         }
         self._diagnostics_pub.publish(
             messages.diagnostics(

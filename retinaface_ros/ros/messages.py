@@ -110,6 +110,8 @@ def diagnostics(
         "processed": str(snapshot.processed),
         "dropped": str(snapshot.dropped),
         "skipped_rate_limit": str(snapshot.skipped),
+        "batches": str(snapshot.batches),
+        "largest_batch": str(snapshot.largest_batch),
         "rejected": str(snapshot.rejected),
         "last_reject_reason": snapshot.last_reject_reason,
         **(extra or {}),

@@ -22,6 +22,8 @@ FP16_MODES = ("auto", "true", "false")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_RATE_HZ = 1000.0
 MAX_QOS_DEPTH = 100
+MAX_CAMERAS = 16
+_CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$")  # a relative ROS namespace
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "publish_annotated", True, "Publish image_annotated (drawn only while it has subscribers)", live=True
     ),
     ParamSpec("use_compressed", False, "Subscribe to image/compressed (jpeg/png) instead of image"),
+    ParamSpec(
+        "cameras",
+        [],
+        "Camera namespaces served together ([] = one input, 'image'): camera C reads C/image and publishes "
+        "C/detections, C/faces, C/image_annotated; frames waiting from several cameras run as one batch",
+        dynamic_typing=True,  # an empty list has no ROS type ('cameras: []' in YAML reads as unset)
+    ),
     ParamSpec("qos_reliability", "best_effort", "Input QoS reliability: 'best_effort' or 'reliable'"),
     ParamSpec("qos_depth", 1, "Input QoS history depth", int_range=(1, MAX_QOS_DEPTH)),
     ParamSpec(
@@ -141,6 +150,20 @@ def _as_fp16(value: Any) -> str:
     raise ParameterError(f"fp16 must be 'auto', 'true', 'false' or a bool, got {value!r}")
 
 
+def _as_cameras(value: Any) -> tuple[str, ...]:
+    if value is None or (isinstance(value, (list, tuple, bytes)) and len(value) == 0):
+        return ()  # unset, or the empty default (declared as an empty byte array)
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ParameterError(f"cameras must be a list of namespaces, e.g. [front, rear], got {value!r}")
+    names = [item.strip("/") if isinstance(item, str) else item for item in value]
+    bad = [name for name in names if not isinstance(name, str) or not _CAMERA_NAME.match(name)]
+    if bad:
+        raise ParameterError(f"cameras must be relative ROS namespaces ('front', 'cam/left'), got {bad}")
+    if len(set(names)) != len(names) or len(names) > MAX_CAMERAS:
+        raise ParameterError(f"cameras must be at most {MAX_CAMERAS} different names, got {names}")
+    return tuple(names)
+
+
 def _as_scales(value: Any) -> tuple[int, int]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise ParameterError(f"scales must be [target_short_side, max_long_side], got {value!r}")
@@ -168,6 +191,7 @@ class DetectorParams:
     fp16: str = "auto"
     publish_annotated: bool = True
     use_compressed: bool = False
+    cameras: tuple[str, ...] = ()
     qos_reliability: str = "best_effort"
     qos_depth: int = 1
     max_rate_hz: float = 0.0
@@ -193,6 +217,8 @@ class DetectorParams:
                 out[name] = _as_scales(value)
             elif name == "fp16":
                 out[name] = _as_fp16(value)
+            elif name == "cameras":
+                out[name] = _as_cameras(value)
             elif isinstance(spec.default, bool):
                 out[name] = _as_bool(name, value)
             else:
@@ -225,7 +251,13 @@ class DetectorParams:
         """Plain parameter values (lists for arrays), e.g. for ``--ros-args -p`` or YAML."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["scales"] = list(self.scales)
+        values["cameras"] = list(self.cameras)
         return values
+
+    @property
+    def topic_prefixes(self) -> tuple[str, ...]:
+        """One relative topic prefix per input: ('',) for the single 'image' input, else 'C/' per camera."""
+        return tuple(f"{name}/" for name in self.cameras) or ("",)
 
     @property
     def inference(self) -> InferenceParams:

@@ -28,6 +28,8 @@ class StatsSnapshot:
     dropped: int
     skipped: int
     rejected: int
+    batches: int
+    largest_batch: int
     window_received: int
     window_dropped: int
     window_rejected: int
@@ -45,6 +47,7 @@ class Stats:
         self._drops: deque[float] = deque(maxlen=max_samples)
         self._rejects: deque[float] = deque(maxlen=max_samples)
         self.received = self.processed = self.dropped = self.skipped = self.rejected = 0
+        self.batches = self.largest_batch = 0
         self.last_reject_reason = ""
 
     def on_input(self) -> None:
@@ -56,6 +59,12 @@ class Stats:
         with self._lock:
             self.dropped += 1
             self._drops.append(time.monotonic())
+
+    def on_batch(self, size: int) -> None:
+        """One inference over ``size`` frames (several cameras' frames that were waiting together)."""
+        with self._lock:
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, size)
 
     def on_skip(self) -> None:
         with self._lock:
@@ -87,6 +96,8 @@ class Stats:
                 self.rejected,
                 self.last_reject_reason,
                 self.skipped,
+                self.batches,
+                self.largest_batch,
             )
 
         def rate(times: list[float]) -> float:
@@ -106,6 +117,8 @@ class Stats:
             processed=counters[1],
             dropped=counters[2],
             skipped=counters[5],
+            batches=counters[6],
+            largest_batch=counters[7],
             rejected=counters[3],
             window_received=len(inputs),
             window_dropped=drops,
@@ -118,4 +131,5 @@ class Stats:
             for queue in (self._inputs, self._outputs, self._drops, self._rejects):
                 queue.clear()
             self.received = self.processed = self.dropped = self.skipped = self.rejected = 0
+            self.batches = self.largest_batch = 0
             self.last_reject_reason = ""
