@@ -316,8 +316,9 @@ class DetectorNode(LifecycleNode):
         super().destroy_node()
 
     # ------------------------------------------------------------------------------------------ input
-    def _reject(self, reason: str) -> None:
-        self.stats.on_reject(reason)
+    def _reject(self, reason: str, frames: int = 1) -> None:
+        for _ in range(frames):
+            self.stats.on_reject(reason)
         self.get_logger().warning(f"frame rejected: {reason}", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_image(self, msg: Image, camera: int = 0) -> None:
@@ -388,7 +389,7 @@ class DetectorNode(LifecycleNode):
                 )
             except Exception as error:
                 shapes = ", ".join(str(image.shape) for image in images)
-                self._reject(f"inference failed on {shapes}: {error!r}")
+                self._reject(f"inference failed on {shapes}: {error!r}", frames=len(images))
                 return
             inference_s = time.perf_counter() - start
         self.stats.on_batch(len(batch))
