@@ -286,13 +286,8 @@ class RetinaFaceLearner:
         mask_thresh: float | None = None,
     ) -> list[BoundingBoxList]:
         """``infer`` on several images (mixed sizes allowed); equal-size images share a forward pass."""
-        if isinstance(images, (np.ndarray, Image)) or not isinstance(images, Sequence):
-            raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
-        params = self._params(threshold, nms_threshold, scales, mask_thresh)
-        arrays = [as_bgr_image(img) for img in images]
-        if not arrays:
-            return []
-        return [d.to_bounding_boxes() for d in self._require_detector().detect_batch(arrays, params)]
+        found = self.detect_arrays_batch(images, threshold, nms_threshold, scales, mask_thresh)
+        return [detections.to_bounding_boxes() for detections in found]
 
     def detect_arrays_batch(
         self,

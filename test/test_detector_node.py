@@ -94,22 +94,28 @@ def reference(mnet_weights) -> RetinaFaceLearner:
     return learner
 
 
+def cpu_detector(context, namespace: str, weights, **overrides) -> DetectorNode:
+    """A detector on the CPU at the test scales with reliable input, plus ``overrides`` (name=value)."""
+    settings = {
+        "model_path": str(weights),
+        "device": "cpu",
+        "scales": SCALES,
+        "qos_reliability": "reliable",
+        **overrides,
+    }
+    return DetectorNode(
+        namespace=namespace,
+        context=context,
+        parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
+    )
+
+
 @pytest.fixture(scope="module")
 def ros(mnet_weights):
     """One context: the detector (reliable input, fast diagnostics), the probe, a background executor."""
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = DetectorNode(
-        namespace=NS,
-        context=context,
-        parameter_overrides=[
-            Parameter("model_path", value=str(mnet_weights)),
-            Parameter("device", value="cpu"),
-            Parameter("scales", value=SCALES),
-            Parameter("qos_reliability", value="reliable"),
-            Parameter("diagnostics_period", value=0.2),
-        ],
-    )
+    node = cpu_detector(context, NS, mnet_weights, diagnostics_period=0.2)
     assert node.trigger_configure() == SUCCESS
     assert node.trigger_activate() == SUCCESS
     probe = Probe(context, namespace=NS)
@@ -383,15 +389,7 @@ def test_compressed_input_and_lifecycle_reconfigure(ros, selfie, reference):
 
 def test_lifecycle_services_and_failed_configure(ros, mnet_weights):
     _, probe, executor = ros
-    node = DetectorNode(
-        namespace=f"{NS}/lc",
-        context=probe.node.context,
-        parameter_overrides=[
-            Parameter("model_path", value="/nonexistent/model.pth"),
-            Parameter("device", value="cpu"),
-            Parameter("scales", value=SCALES),
-        ],
-    )
+    node = cpu_detector(probe.node.context, f"{NS}/lc", "/nonexistent/model.pth")
     executor.add_node(node)
     try:
         client = probe.node.create_client(GetState, f"{NS}/lc/retinaface_detector/get_state")
@@ -575,18 +573,7 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
     namespace = f"{NS}_cams"
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = DetectorNode(
-        namespace=namespace,
-        context=context,
-        parameter_overrides=[
-            Parameter("model_path", value=str(mnet_weights)),
-            Parameter("device", value="cpu"),
-            Parameter("scales", value=SCALES),
-            Parameter("qos_reliability", value="reliable"),
-            Parameter("qos_depth", value=5),
-            Parameter("cameras", value=["left", "right"]),
-        ],
-    )
+    node = cpu_detector(context, namespace, mnet_weights, qos_depth=5, cameras=["left", "right"])
     probe = rclpy.create_node("cams_probe", namespace=namespace, context=context)
     received: dict[str, dict[str, object]] = {"left": {}, "right": {}}
     publishers = {}
