@@ -849,23 +849,26 @@ def packed_postprocess(
     loc_k = loc.gather(1, index[..., None].expand(n, k, loc.shape[2])).float()
     marks_k = landmarks.gather(1, index[..., None].expand(n, k, landmarks.shape[2])).float()
     boxes = decode_boxes(loc_k, priors_k, variances) * settings[3:7]
-    points = decode_landmarks(marks_k, priors_k, variances) * settings[3:5].repeat(5)
+    points = (decode_landmarks(marks_k, priors_k, variances).view(n, k, 5, 2) * settings[3:5]).view(n, k, 10)
     if len(outputs) > 3:
         mask = outputs[3].gather(1, index[..., None].expand(n, k, outputs[3].shape[2]))
         classes = (mask[..., 1].float() > mask_thresh).float()
     else:
         classes = torch.zeros_like(top_scores)
 
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    areas = (x2 - x1 + 1) * (y2 - y1 + 1)
-    width = torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :]) + 1
-    height = torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :]) + 1
-    inter = width.clamp(min=0) * height.clamp(min=0)
+    # Pairwise IoU with x and y side by side (the same arithmetic per element as nms_torch, fewer kernels).
+    top_left, bottom_right = boxes[..., None, :2], boxes[..., None, 2:]  # n×k×1×2
+    sides = bottom_right - top_left + 1
+    areas = sides[..., 0, 0] * sides[..., 0, 1]
+    overlap = torch.minimum(bottom_right, bottom_right.transpose(1, 2))
+    overlap = (overlap - torch.maximum(top_left, top_left.transpose(1, 2)) + 1).clamp_(min=0)  # n×k×k×2
+    inter = overlap[..., 0] * overlap[..., 1]
     iou = inter / (areas[:, :, None] + areas[:, None, :] - inter)
-    over = (iou > nms_threshold) & valid[:, :, None] & valid[:, None, :]
+    over = iou > nms_threshold
     # One round: keep_j = max(0, valid_j − Σ_i keep_i · suppresses_ij), suppresses_ij = i (higher score)
     # overlaps j; as one product of the state [keep, 1] with [[−suppresses], [valid]] and one clamp into
-    # keep. Sums of 0/±1 terms: exact in fp16, and never 0 when a suppressor is kept.
+    # keep. Sums of 0/±1 terms: exact in fp16, and never 0 when a suppressor is kept. Candidates past the
+    # count start and stay at keep = 0 (valid = 0), so they suppress nothing: no pair mask is needed.
     dtype = torch.float16 if conf.is_cuda else torch.float32
     valid_values = valid.to(dtype)[:, None, :]
     step = torch.cat((torch.triu(over.to(dtype), diagonal=1).neg_(), valid_values), dim=1)  # n×(k+1)×k
