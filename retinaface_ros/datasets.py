@@ -8,6 +8,7 @@ Annotation files are parsed once at construction; images are read lazily with ``
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ class DetectionDataset:
         path = self._record(index).path
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise FileNotFoundError(f"cannot read image {path}")
+            if not path.is_file():
+                raise FileNotFoundError(f"image not found: {path}")
+            raise ValueError(f"cannot decode image {path} (corrupt, empty or a format OpenCV cannot read)")
         return image
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +101,12 @@ def _stack(rows: list[np.ndarray]) -> np.ndarray:
 
 def _floats(values: list[str], path: Path, line_number: int) -> list[float]:
     try:
-        return [float(v) for v in values]
+        numbers = [float(v) for v in values]
     except ValueError:
         raise ValueError(f"{path}:{line_number}: expected numbers, got {' '.join(values)!r}") from None
+    if not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"{path}:{line_number}: expected finite numbers, got {' '.join(values)!r}")
+    return numbers
 
 
 def parse_label_txt(path: str | os.PathLike) -> list[tuple[str, np.ndarray]]:

@@ -84,6 +84,8 @@ def test_label_txt_parsing(tmp_path):
         ("# a.jpg\n1 2 3 x\n", 2),
         ("# a.jpg\n1 2 3 4\n1 2 3 4 5 6\n", 3),
         ("# a.jpg\n#\n", 2),
+        ("# a.jpg\n1 2 3 4\n1 2 nan 4\n", 3),
+        ("# a.jpg\n1 2 3 inf\n", 2),
     ],
 )
 def test_label_txt_malformed(tmp_path, content, line):
@@ -166,3 +168,15 @@ def test_errors(tmp_path):
         ds[1]
     with pytest.raises(TypeError):
         ds["0"]
+
+
+def test_unreadable_image_names_the_file_and_the_reason(tmp_path):
+    root = _make_root(tmp_path, label="# 0--Ev/a.jpg\n1 1 5 5\n")
+    image = root / "WIDER_val" / "images" / "0--Ev" / "a.jpg"
+    image.write_bytes(b"\xff\xd8 not really a jpeg")
+    ds = WiderFaceDataset(root, "val")
+    with pytest.raises(ValueError, match=r"cannot decode image .*a\.jpg"):
+        ds[0]
+    image.unlink()
+    with pytest.raises(FileNotFoundError, match=r"image not found: .*a\.jpg"):
+        ds.load_image(0)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from training_helpers import SubsetDataset, mini_wider, mini_wider_root
 
+from retinaface_ros.datasets import DetectionDataset
 from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.model.box_coder import encode_boxes
 from retinaface_ros.model.config import config_for
@@ -23,6 +24,7 @@ from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_pat
 from retinaface_ros.training.augment import mirror, random_crop
 from retinaface_ros.training.checkpoint import save_checkpoint
 from retinaface_ros.training.loop import collate
+from retinaface_ros.types import BoundingBoxList
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,14 +57,29 @@ def test_mirror_swaps_left_and_right_landmarks() -> None:
 
 
 def test_random_crop_keeps_faces_whose_centre_is_inside() -> None:
-    image = np.zeros((200, 300, 3), dtype=np.uint8)
-    faces = np.stack([_face(10, 10, 40, 40), _face(150, 120, 190, 170), _face(260, 20, 295, 60)])
-    for seed in range(20):
+    # every pixel holds its own coordinates, so the crop's first pixel tells where the crop was taken
+    ys, xs = np.mgrid[0:200, 0:300]
+    image = np.stack((xs % 256, ys, xs // 256), axis=-1).astype(np.uint8)
+    faces = np.stack(
+        [_face(10, 10, 40, 40), _face(150, 120, 190, 170), _face(260, 20, 295, 60), _face(100, 60, 160, 130)]
+    )
+    centres = (faces[:, :2] + faces[:, 2:4]) / 2
+    dropped_some = False
+    for seed in range(40):
         crop, kept, needs_pad = random_crop(image, faces, 160, np.random.default_rng(seed))
         assert crop.shape[0] == crop.shape[1] and not needs_pad and len(kept) >= 1
         side = crop.shape[0]
-        assert (kept[:, :4] >= 0).all() and (kept[:, :4] <= side).all()
+        left, top = int(crop[0, 0, 0]) + 256 * int(crop[0, 0, 2]), int(crop[0, 0, 1])
+        np.testing.assert_array_equal(crop, image[top : top + side, left : left + side])
+        inside = ((centres > (left, top)) & (centres < (left + side, top + side))).all(axis=1)
+        assert len(kept) == inside.sum()
+        dropped_some |= not inside.all()
+        want = faces[inside].copy()
+        want[:, 0:4:2] = np.clip(want[:, 0:4:2], left, left + side) - left
+        want[:, 1:4:2] = np.clip(want[:, 1:4:2], top, top + side) - top
+        np.testing.assert_allclose(kept[:, :4], want[:, :4])
         assert (kept[:, 4:14] >= 0).all() and (kept[:, 4:14] <= side).all()
+    assert dropped_some
 
 
 def test_transform_normalises_targets_and_is_seeded() -> None:
@@ -87,7 +104,7 @@ def test_match_is_vectorised_and_forces_each_face_onto_its_best_prior() -> None:
     cx, cy, w, h = priors[5].tolist()
     on_prior = _face(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
     tiny = _face(0.9, 0.9, 0.905, 0.905, landmarks=False)  # best IoU < 0.2: not forced
-    small = _face(0.40, 0.40, 0.58, 0.62, landmarks=False)  # below 0.35 everywhere but forced onto its best
+    small = _face(0.50, 0.50, 0.63, 0.63, landmarks=False)  # IoU < 0.35 everywhere: forced onto its best
     single = [torch.from_numpy(np.stack(rows)) for rows in ([on_prior, small], [tiny])]
     images = torch.zeros(2, 3, 64, 64)
     _, targets, valid = collate([(images[0], single[0]), (images[1], single[1])])
@@ -97,12 +114,52 @@ def test_match_is_vectorised_and_forces_each_face_onto_its_best_prior() -> None:
     np.testing.assert_allclose(
         result.loc[0, 5].numpy(), encode_boxes(targets[0, 0, :4], priors[5], cfg.variances), atol=1e-5
     )
-    assert result.positive[0].sum() >= 2  # the small face got (at least) its best prior
+    corners = torch.cat((priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2), dim=1)
+    lo = torch.maximum(corners[:, :2], torch.tensor(small[:2]))
+    hi = torch.minimum(corners[:, 2:], torch.tensor(small[2:4]))
+    inter = (hi - lo).clamp(min=0).prod(1)
+    areas = (corners[:, 2:] - corners[:, :2]).prod(1) + float(np.prod(small[2:4] - small[:2]))
+    iou = inter / (areas - inter)
+    best = int(iou.argmax())
+    assert 0.2 <= float(iou[best]) < 0.35  # forced, not matched by the threshold
+    assert result.positive[0, best]  # the small face got its best prior
+    assert not result.positive_landmarks[0, best]  # ... but without landmarks: no landmark target there
+    np.testing.assert_allclose(
+        result.loc[0, best].numpy(), encode_boxes(targets[0, 1, :4], priors[best], cfg.variances), atol=1e-5
+    )
     assert not result.positive_landmarks[0].logical_and(~result.positive[0]).any()
     assert not result.positive[1].any()  # as in the reference
     for i in range(2):  # batched matching equals matching each image alone
         alone = match(single[i][None], torch.ones(1, len(single[i]), dtype=torch.bool), priors, cfg.variances)
         assert torch.equal(alone.positive[0], result.positive[i])
+
+
+def test_faces_sharing_a_best_prior_give_it_to_the_last_one() -> None:
+    """As the reference's assignment loop: deterministic, the later face wins."""
+    cfg = config_for("mnet")
+    priors = make_priors(64, 64, cfg.min_sizes, cfg.steps)
+    cx, cy, w, h = priors[5].tolist()
+    first = _face(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    second = _face(cx - w / 2 + 0.01, cy - h / 2, cx + w / 2 + 0.01, cy + h / 2)
+    targets = torch.from_numpy(np.stack([first, second]))[None]
+    result = match(targets, torch.ones(1, 2, dtype=torch.bool), priors, cfg.variances)
+    np.testing.assert_allclose(
+        result.loc[0, 5].numpy(), encode_boxes(targets[0, 1, :4], priors[5], cfg.variances), atol=1e-5
+    )
+
+
+def test_faces_without_landmarks_add_no_landmark_loss() -> None:
+    cfg = config_for("mnet")
+    priors = make_priors(64, 64, cfg.min_sizes, cfg.steps)
+    cx, cy, w, h = priors[5].tolist()
+    box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    count = len(priors)
+    outputs = (torch.zeros(1, count, 4), torch.zeros(1, count, 2), torch.full((1, count, 10), 5.0))
+    valid = torch.ones(1, 1, dtype=torch.bool)
+    loss = MultiBoxLoss(cfg.variances)
+    without = loss(outputs, priors, torch.from_numpy(_face(*box, landmarks=False))[None, None], valid)[3]
+    with_marks = loss(outputs, priors, torch.from_numpy(_face(*box))[None, None], valid)[3]
+    assert float(without) == 0.0 and float(with_marks) > 1.0
 
 
 def test_loss_uses_hard_negatives_seven_to_one() -> None:
@@ -157,7 +214,10 @@ def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
         fit(learner, data, from_scratch=True)
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         fit(_learner(epochs=3, checkpoint_load_iter=2, temp_path=str(tmp_path)), data, from_scratch=True)
-    for size in (100, 0):
+    for seed in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed"):
+            fit(_learner(), data, from_scratch=True, seed=seed)
+    for size in (100, 0, 32):  # 32: a 1×1 last feature map, which BatchNorm refuses in a batch of one
         with pytest.raises(ValueError, match="image_size"):
             fit(_learner(), data, from_scratch=True, image_size=size)
     with pytest.raises(FileNotFoundError):
@@ -181,7 +241,33 @@ def test_overfit_two_images_from_scratch() -> None:
     assert len(losses) == 30 and history["epochs_completed"] == 30
     assert losses[-1] <= 0.5 * losses[0], losses
     assert not learner.model.training  # left in eval mode for infer / save
-    assert isinstance(learner.infer(np.zeros((64, 64, 3), dtype=np.uint8), scales=(64, 64)), object)
+    assert isinstance(learner.infer(np.zeros((64, 64, 3), dtype=np.uint8), scales=(64, 64)), BoundingBoxList)
+
+
+def test_annotations_of_a_custom_dataset_must_be_n_by_15() -> None:
+    class BoxesOnly(DetectionDataset):  # a user's data set returning N×4 boxes
+        def __init__(self) -> None:
+            self._records = mini_wider("train", 2)._records
+
+        def __getitem__(self, index: int):
+            image, annotations = super().__getitem__(index)
+            return image, annotations[:, :4]
+
+    with pytest.raises(ValueError, match=r"BoxesOnly\[0\]: annotations must be N x 15 .*\(\d+, 4\)"):
+        fit(_learner(shuffle=False), BoxesOnly(), from_scratch=True, silent=True, image_size=64)
+
+
+def test_the_seed_fixes_the_initial_weights() -> None:
+    def first_weights(seed: int) -> torch.Tensor:
+        learner = _learner(lr=1e-12)
+        data = mini_wider("train", 2)
+        fit(learner, data, from_scratch=True, silent=True, verbose=False, image_size=64, seed=seed)
+        return learner.model.body.stage1[0][0].weight.detach().clone()
+
+    torch.manual_seed(1)
+    a = first_weights(7)
+    torch.manual_seed(2)  # torch's global RNG plays no part
+    assert torch.equal(a, first_weights(7)) and not torch.equal(a, first_weights(8))
 
 
 def test_imagenet_backbone_is_the_default_start() -> None:
@@ -239,6 +325,32 @@ learner = RetinaFaceLearner("mnet", device="cpu", epochs=1000, batch_size=2, lr=
                             temp_path={temp!r})
 fit(learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128)
 """
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """Stopped in the middle of epoch 1: checkpoint_load_iter=1 takes the stop (newer than the end of epoch 0)
+    and finishes as an uninterrupted run would have."""
+    data = mini_wider("train", 4)
+    common = dict(epochs=2, batch_size=1, checkpoint_after_iter=1, temp_path=str(tmp_path))
+    kwargs = dict(from_scratch=True, silent=True, verbose=False, image_size=64)
+    straight = _learner(**common)
+    h_straight = fit(straight, data, **kwargs)
+
+    checks = iter(range(100))  # asked before each batch: 4 in epoch 0, then batches 0 and 1 of epoch 1 run
+    stopped = _learner(**common)
+    h_stopped = fit(stopped, data, should_stop=lambda: next(checks) == 6, **kwargs)
+    assert h_stopped["stopped"] and h_stopped["epochs_completed"] == 1
+    assert Path(h_stopped["last_checkpoint"]).name == "checkpoint_stopped_epoch_1_iter_2.pth"
+    assert load_checkpoint(h_stopped["last_checkpoint"])["partial_epoch"]["count"] == 2
+
+    resumed = _learner(checkpoint_load_iter=1, **common)
+    h_resumed = fit(resumed, data, **kwargs)
+    assert h_resumed["epochs_completed"] == 2 and not h_resumed["stopped"]
+    assert h_resumed["loss"] == pytest.approx(h_straight["loss"], rel=1e-4)  # epoch 1's mean spans the stop
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_kill_during_training_then_resume(tmp_path: Path) -> None:

@@ -86,6 +86,15 @@ def test_bad_goals_raise_clear_errors(tmp_path: Path) -> None:
         goal_to_job(
             _goal(dataset_root=str(tmp_path), pretrained_model=str(tmp_path / "x.pth")), TrainerDefaults()
         )
+    # a new run folder has no checkpoints: resuming names the earlier run's folder
+    with pytest.raises(ValueError, match="checkpoint_load_iter needs output_path"):
+        goal_to_job(_goal(dataset_root=str(tmp_path), checkpoint_load_iter=2), TrainerDefaults())
+    job = goal_to_job(
+        _goal(dataset_root=str(tmp_path), checkpoint_load_iter=2, output_path=str(tmp_path / "run")),
+        TrainerDefaults(),
+    )
+    assert job.learner_kwargs["checkpoint_load_iter"] == 2
+    assert job.learner_kwargs["temp_path"] == str(tmp_path / "run" / "checkpoints")
 
 
 def test_pretrained_kind(mnet_weights) -> None:

@@ -90,6 +90,11 @@ def goal_to_job(
         raise ValueError(f"lr must be finite, got {lr}")
     if goal.output_path.strip():
         output = Path(goal.output_path).expanduser()
+    elif goal.checkpoint_load_iter > 0:
+        raise ValueError(
+            "checkpoint_load_iter needs output_path: the run folder whose checkpoints/ holds the checkpoint "
+            "(an empty output_path starts a new run folder)"
+        )
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
         output = default_workdir(defaults.workdir) / f"run-{stamp}"

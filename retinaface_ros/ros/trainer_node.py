@@ -178,8 +178,9 @@ class TrainerNode(Node):
             else:
                 pretrained_backbone = job.pretrained_model
         job.output_path.mkdir(parents=True, exist_ok=True)
+        validation = f", validating on {val!r}" if val is not None else ""
         self.get_logger().info(
-            f"training {learner.backbone} on {dataset!r} for {learner.epochs} epoch(s) "
+            f"training {learner.backbone} on {dataset!r}{validation} for {learner.epochs} epoch(s) "
             f"on {learner.device}; output {job.output_path}"
         )
         state = {"val_recall": -1.0}
@@ -235,6 +236,11 @@ class TrainerNode(Node):
             result.model_path = checkpoint
             why = "stopped by shutdown" if self._stopping() else "canceled"
             result.message = f"{why} after {result.epochs_completed} epoch(s); checkpoint {checkpoint}"
+            if checkpoint and result.epochs_completed > 0:
+                result.message += (
+                    f"; resume with checkpoint_load_iter={result.epochs_completed} and "
+                    f"output_path={job.output_path}"
+                )
             self.get_logger().info(result.message)
             self._end_goal(goal_handle.canceled if goal_handle.is_cancel_requested else goal_handle.abort)
             return

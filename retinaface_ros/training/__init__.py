@@ -1,7 +1,13 @@
 """Training of RetinaFace: augmentation, MultiBox loss, checkpoints and the ``fit`` loop (no ROS)."""
 
 from retinaface_ros.training.augment import TrainTransform
-from retinaface_ros.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from retinaface_ros.training.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    resume_checkpoint_path,
+    save_checkpoint,
+    stopped_checkpoint_path,
+)
 from retinaface_ros.training.loop import fit, load_backbone_weights
 from retinaface_ros.training.loss import MultiBoxLoss, match
 
@@ -13,5 +19,7 @@ __all__ = [
     "load_backbone_weights",
     "load_checkpoint",
     "match",
+    "resume_checkpoint_path",
     "save_checkpoint",
+    "stopped_checkpoint_path",
 ]

@@ -1,35 +1,45 @@
 """``fit``: train a RetinaFaceLearner on a DetectionDataset (single process or torchrun + DDP).
 
 Data order and augmentation are functions of ``(seed, epoch, index)``, so resuming from the checkpoint of
-epoch N replays exactly what an uninterrupted run would have done from epoch N on.
+epoch N, or from one written when a run was stopped within it, replays exactly what an uninterrupted run would
+have done from there on.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from retinaface_ros.atomic_files import remove_stale_temp_files
 from retinaface_ros.checkpoints import has_mask_head, read_state_dict
+from retinaface_ros.datasets import ANNOTATION_COLUMNS
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
-from retinaface_ros.training.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from retinaface_ros.training.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    resume_checkpoint_path,
+    save_checkpoint,
+    stopped_checkpoint_path,
+)
 from retinaface_ros.training.loss import MultiBoxLoss
 
 HISTORY_KEYS = ("loss", "loss_box", "loss_class", "loss_landmarks", "lr")
 DEFAULT_SEED = 0
+MIN_IMAGE_SIZE = 64  # the deepest feature map (stride 32) keeps 2×2 cells: BatchNorm works on a batch of one
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -54,9 +64,29 @@ class TrainingSet(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         base = len(self.dataset)
         image, annotations = self.dataset[index % base]
+        annotations = np.asarray(annotations)
+        if annotations.ndim != 2 or annotations.shape[1] != ANNOTATION_COLUMNS:
+            raise ValueError(
+                f"{type(self.dataset).__name__}[{index % base}]: annotations must be N x "
+                f"{ANNOTATION_COLUMNS} (box, 5 landmarks, landmark flag), got shape {annotations.shape}"
+            )
         rng = np.random.default_rng([self.seed, self.epoch, index])
         image, targets = self.transform(image, annotations, rng, mirrored=index >= base)
         return torch.from_numpy(image), torch.from_numpy(targets)
+
+
+class SkippingSampler(Sampler):
+    """``sampler`` without its first ``skip`` indices (set for the epoch a stopped run resumes in)."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
 
 
 def collate(
@@ -80,7 +110,7 @@ def _distributed_env() -> tuple[int, int, int]:
     return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: int | None) -> int:
+def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: int | None, seed: Any) -> int:
     from retinaface_ros.datasets import DetectionDataset
     from retinaface_ros.learner import parse_lr_steps
 
@@ -98,6 +128,8 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
         raise ValueError(f"epochs must be an int ≥ 1, got {learner.epochs!r}")
     if not _is_integer(learner.batch_size) or learner.batch_size < 1:
         raise ValueError(f"batch_size must be an int ≥ 1, got {learner.batch_size!r}")
+    if not _is_integer(seed) or seed < 0:
+        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     learner.lr, learner.epochs, learner.batch_size = (
         float(learner.lr),
         int(learner.epochs),
@@ -114,16 +146,18 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
             f"with epochs={learner.epochs}"
         )
     if learner.checkpoint_load_iter > 0:
-        path = checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
-        if not path.is_file():
+        folder, prefix, epoch = learner.temp_path, learner.prefix, learner.checkpoint_load_iter
+        if resume_checkpoint_path(folder, prefix, epoch) is None:
+            stopped = stopped_checkpoint_path(folder, prefix, epoch, 0).name.removesuffix("0.pth")
             raise FileNotFoundError(
-                f"checkpoint_load_iter={learner.checkpoint_load_iter}: no checkpoint {path}"
+                f"checkpoint_load_iter={epoch}: no checkpoint {checkpoint_path(folder, prefix, epoch)} "
+                f"nor {stopped}*.pth of a run stopped in that epoch"
             )
     size = image_size if image_size is not None else getattr(learner, "image_size", None)
     if size is None:
         size = learner.config.train_image_size
-    if not _is_integer(size) or size < 32 or size % 32:
-        raise ValueError(f"image_size must be a positive multiple of 32, got {size!r}")
+    if not _is_integer(size) or size < MIN_IMAGE_SIZE or size % 32:
+        raise ValueError(f"image_size must be a multiple of 32 of at least {MIN_IMAGE_SIZE}, got {size!r}")
     return int(size)
 
 
@@ -155,19 +189,28 @@ def load_backbone_weights(model: RetinaFace, path: str | Path) -> None:
         raise ValueError(f"{path} does not fit the {model.backbone_name} backbone: {error}") from error
 
 
+def _new_model(backbone: str, seed: int) -> RetinaFace:
+    """A freshly initialised network, its random weights a function of ``seed`` (torch's global RNG is left
+    as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return RetinaFace(backbone)
+
+
 def _initial_model(
     learner: Any,
     from_scratch: bool,
     pretrained_backbone: str | Path | None,
     verbose: bool,
+    seed: int,
     checkpoint: dict[str, Any] | None = None,
 ) -> RetinaFace:
     """The network to train: built for the resumed checkpoint (its weights are loaded later), random, the
-    learner's loaded model (fine-tune), or the ImageNet backbone."""
+    learner's loaded model (fine-tune), or the ImageNet backbone (heads initialised from ``seed``)."""
     if checkpoint is not None:
         return RetinaFace(learner.backbone, with_mask_head=has_mask_head(checkpoint["model"]))
     if from_scratch:
-        return RetinaFace(learner.backbone)
+        return _new_model(learner.backbone, seed)
     if learner.model is not None:
         if verbose:
             print("Fine-tuning the loaded model")
@@ -177,7 +220,7 @@ def _initial_model(
             "the loaded model is ONNX and cannot be fine-tuned; load the .pth/OpenDR folder or pass "
             "from_scratch=True"
         )
-    model = RetinaFace(learner.backbone)
+    model = _new_model(learner.backbone, seed)
     path = pretrained_backbone or getattr(learner, "pretrained_backbone", None)
     if not path:
         from retinaface_ros.download import download
@@ -190,10 +233,13 @@ def _initial_model(
 
 
 def _read_resume_checkpoint(learner: Any) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
-    """(path, state) of the checkpoint ``checkpoint_load_iter`` names, its backbone checked; (None, None)."""
+    """(path, state) of the checkpoint ``checkpoint_load_iter`` names (:func:`resume_checkpoint_path`), its
+    backbone checked; (None, None) when not resuming."""
     if learner.checkpoint_load_iter <= 0:
         return None, None
-    path = checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
+    path = resume_checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
+    if path is None:
+        raise FileNotFoundError(f"checkpoint_load_iter={learner.checkpoint_load_iter}: checkpoint gone")
     state = load_checkpoint(path)
     if not isinstance(state["model"], dict):
         raise ValueError(f"training checkpoint {path}: 'model' is not a state dict")
@@ -254,7 +300,7 @@ def fit(
     ``temp_path`` is set) and returns with ``stopped=True``. Under torchrun (WORLD_SIZE > 1) it trains with
     DistributedDataParallel; only rank 0 logs, validates and writes files.
     """
-    size = _check_arguments(learner, dataset, val_dataset, image_size)
+    size = _check_arguments(learner, dataset, val_dataset, image_size, seed)
     world, rank, local_rank = _distributed_env()
     distributed = world > 1
     own_group = False
@@ -321,13 +367,16 @@ def _train(
     main = rank == 0
     cfg = learner.config
     resume_path, resume = _read_resume_checkpoint(learner)
-    model = _initial_model(learner, from_scratch, pretrained_backbone, verbose, resume).to(device).train()
+    model = _initial_model(learner, from_scratch, pretrained_backbone, verbose, seed, resume)
+    model = model.to(device).train()
     optimizer = torch.optim.SGD(
         model.parameters(), lr=learner.lr, momentum=learner.momentum, weight_decay=learner.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=learner.lr_steps_list, gamma=0.1)
     history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
     start_epoch = 0
+    resume_batches = 0  # batches of start_epoch already run (a stopped run's checkpoint)
+    resume_sums, resume_count = [0.0] * 4, 0
     temp_path = Path(learner.temp_path) if learner.temp_path else None
     if main and temp_path is not None:
         temp_path.mkdir(parents=True, exist_ok=True)
@@ -345,9 +394,13 @@ def _train(
         torch.set_rng_state(state["torch_rng"])
         seed = int(state["seed"])
         start_epoch = int(state["epoch"])
+        resume_batches = int(state.get("iteration", 0))
+        partial = state.get("partial_epoch") or {"sums": [0.0] * 4, "count": 0}
+        resume_sums, resume_count = [float(v) for v in partial["sums"]], int(partial["count"])
         history = {key: list(value) for key, value in state["history"].items()}
         if verbose:
-            print(f"Resumed from {path}: epoch {start_epoch}, lr {_learning_rate(optimizer):g}")
+            within = f", after batch {resume_batches}" if resume_batches else ""
+            print(f"Resumed from {path}: epoch {start_epoch}{within}, lr {_learning_rate(optimizer):g}")
 
     train_set = TrainingSet(
         dataset, TrainTransform(size, cfg.mean_bgr, augment), mirror=learner.flip, seed=seed
@@ -362,10 +415,11 @@ def _train(
         sampler = SequentialSampler(train_set)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
+    skipping = SkippingSampler(sampler)
     loader = DataLoader(
         train_set,
         batch_size=learner.batch_size,
-        sampler=sampler,
+        sampler=skipping,
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
@@ -388,18 +442,24 @@ def _train(
     stopped = False
     last_checkpoint: str | None = None
 
-    def save(epoch_done: int, iteration: int, name: Path | None = None) -> str | None:
+    def save(epoch: int, iteration: int = 0, partial: dict[str, Any] | None = None) -> str | None:
+        """Checkpoint the state at batch ``iteration`` of epoch ``epoch`` (0: the epoch's start, named after
+        the ``epoch`` completed ones; else a stopped run, with the epoch's running loss sums)."""
         if not main or temp_path is None:
             return None
-        path = name or checkpoint_path(temp_path, learner.prefix, epoch_done)
+        if iteration:
+            path = stopped_checkpoint_path(temp_path, learner.prefix, epoch, iteration)
+        else:
+            path = checkpoint_path(temp_path, learner.prefix, epoch)
         save_checkpoint(
             path,
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "epoch": epoch_done,
+                "epoch": epoch,
                 "iteration": iteration,
+                "partial_epoch": partial,
                 "seed": seed,
                 "torch_rng": torch.get_rng_state(),
                 "history": history,
@@ -455,10 +515,16 @@ def _train(
             sampler.generator.manual_seed(seed * 1_000_003 + epoch)
         sums = torch.zeros(4, dtype=torch.float64)
         count = 0
+        skipping.skip = 0
+        if epoch == start_epoch and resume_batches:
+            skipping.skip = resume_batches * learner.batch_size
+            sums += torch.tensor(resume_sums, dtype=torch.float64)
+            count = resume_count
+        first = skipping.skip // learner.batch_size
         lr = _learning_rate(optimizer)
         progress = tqdm(loader, desc=f"epoch {epoch + 1}/{learner.epochs}", disable=silent, leave=False)
-        iteration = -1
-        for iteration, (images, targets, valid) in enumerate(progress):
+        iteration = first - 1
+        for iteration, (images, targets, valid) in enumerate(progress, start=first):
             if stop_requested():
                 stopped = True
                 break
@@ -483,12 +549,8 @@ def _train(
                 report("iteration", epoch, iteration, losses)
         progress.close()
         if stopped:
-            name = (
-                temp_path / f"{learner.prefix}checkpoint_stopped_epoch_{epoch}_iter_{iteration}.pth"
-                if temp_path is not None
-                else None
-            )
-            last_checkpoint = save(epoch, iteration, name) or last_checkpoint
+            partial = {"sums": sums.tolist(), "count": count}
+            last_checkpoint = save(epoch, iteration, partial) or last_checkpoint
             if verbose:
                 print(
                     f"Training stopped at epoch {epoch}, iteration {iteration}; checkpoint {last_checkpoint}"
@@ -522,7 +584,7 @@ def _train(
             )
         report("epoch_end", epoch, max(iteration, 0), means)
         if learner.checkpoint_after_iter and (epoch + 1) % learner.checkpoint_after_iter == 0:
-            last_checkpoint = save(epoch + 1, 0) or last_checkpoint
+            last_checkpoint = save(epoch + 1) or last_checkpoint
     learner.device = device  # under DDP each rank keeps its own GPU
     learner.set_model(model)
     history["epochs_completed"] = len(history["loss"])

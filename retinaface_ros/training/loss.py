@@ -56,7 +56,10 @@ def _best_matches(
     batch_idx, truth_idx = forced.nonzero(as_tuple=True)
     prior_idx = best_prior_idx[batch_idx, truth_idx]
     best_truth_overlap[batch_idx, prior_idx] = 2.0
-    best_truth_idx[batch_idx, prior_idx] = truth_idx
+    # Faces sharing a best prior: the last one takes it, as the reference's loop (a plain indexed assignment
+    # with repeated indices leaves the winner undefined).
+    linear = batch_idx * best_truth_idx.shape[1] + prior_idx
+    best_truth_idx.view(-1).scatter_reduce_(0, linear, truth_idx, reduce="amax", include_self=False)
     return best_truth_idx, best_truth_overlap
 
 
