@@ -67,7 +67,7 @@ class TrainerNode(Node):
             "image_size",
             0,
             _descriptor(
-                "Training image size, a multiple of 32 (0 = backbone default: 640 mnet, 840 resnet)",
+                "Training image size, a multiple of 32 and ≥ 64 (0 = default: 640 mnet, 840 resnet)",
                 integer,
                 0,
             ),
