@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format
+_PICKLE_MAGIC = b"\x80"  # the legacy format: a pickle (protocol 2+) comes first
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -21,11 +23,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"model file not found: {path}")
     if path.stat().st_size == 0:
         raise ValueError(f"model file is empty: {path}")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if not (magic.startswith(_ZIP_MAGIC) or magic.startswith(_PICKLE_MAGIC)):
+        raise ValueError(f"model file {path} is not a PyTorch checkpoint (not a zip archive nor a pickle)")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad pickles / zip archives
         raise ValueError(
-            f"cannot read model file {path} as a weights-only PyTorch checkpoint: {error}"
+            f"cannot read model file {path} as a weights-only PyTorch checkpoint: {load_failure(error)}"
         ) from error
     for key in _WRAPPER_KEYS:
         if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
@@ -39,6 +45,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise ValueError(f"model file {path}: entry {key!r} is not a tensor")
         state[key.removeprefix("module.")] = value
     return state
+
+
+def load_failure(error: BaseException) -> str:
+    """One line on why ``torch.load(weights_only=True)`` failed (torch's message runs over several lines and
+    suggests loading without ``weights_only``, which this package never does)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error:"):
+            return "it holds objects other than tensors and plain values (" + line + ")"
+    return lines[0] if lines else type(error).__name__
 
 
 def backbone_of(state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -28,7 +28,11 @@ FORMATS = {"pytorch": "pth", "onnx": "onnx"}
 def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
     """Write the learner's model (ONNX when optimized, else the PyTorch state dict) as an OpenDR folder."""
     folder = Path(path)
-    if folder.suffix == ".json":
+    if folder.suffix == ".json":  # <folder>/<folder>.json, the metadata file of the folder
+        if folder.stem != folder.parent.name:
+            raise ValueError(
+                f"cannot save to {path!r}: the metadata of a model folder is <folder>/<folder>.json"
+            )
         folder = folder.parent
     name = folder.name
     if not name or name in (".", ".."):

@@ -10,6 +10,7 @@ from conftest import shared_path
 from retinaface_ros.datasets import DetectionDataset, WiderFaceDataset
 from retinaface_ros.evaluation import detect_tta, evaluate_learner, load_ground_truth, pyramid_factors
 from retinaface_ros.evaluation.metrics import bbox_overlaps_inclusive
+from retinaface_ros.evaluation.wider_protocol import evaluate_wider, load_predictions
 from retinaface_ros.inference import Detections, resize_factor, resized_shape
 
 
@@ -164,26 +165,74 @@ def test_subset_is_seeded_and_distinct():
     )
 
 
-def test_wider_ap_with_official_ground_truth():
-    gt_dir = shared_path("golden", "wider_eval")
-    gt = load_ground_truth(gt_dir)
-    chosen = [i for i in range(len(gt)) if all(len(gt.keep[s][i]) for s in ("easy", "medium", "hard"))][:3]
+def _official_images(gt, count: int, settings=("easy", "medium", "hard")) -> SyntheticDataset:
+    chosen = [i for i in range(len(gt)) if all(len(gt.keep[s][i]) for s in settings)][:count]
     boxes = []
     for i in chosen:
         b = gt.boxes[i].copy()
         b[:, 2:] += b[:, :2]
         boxes.append(b)
-    dataset = SyntheticDataset(boxes, [gt.names[i] for i in chosen])
+    return SyntheticDataset(boxes, [gt.names[i] for i in chosen])
+
+
+class RankedOracleLearner(OracleLearner):
+    """The annotations with falling scores, and one confident false positive first."""
+
+    def detect_arrays(self, img, threshold, nms_threshold, scales):
+        found = super().detect_arrays(img, threshold, nms_threshold, scales)
+        n = len(found)
+        boxes = np.vstack([[[0, 0, 3, 3]], found.boxes]).astype(np.float32)
+        scores = np.concatenate([[0.99], np.linspace(0.95, 0.5, n)]).astype(np.float32)
+        return Detections(boxes, scores, np.zeros((n + 1, 5, 2), np.float32), np.zeros(n + 1, np.int64))
+
+
+def test_wider_ap_with_official_ground_truth(tmp_path):
+    gt_dir = shared_path("golden", "wider_eval")
+    gt = load_ground_truth(gt_dir)
+    dataset = _official_images(gt, 3)
     result = evaluate_learner(
         OracleLearner(dataset), dataset, verbose=False, pyramid=False, flip=False, ground_truth_dir=gt_dir
     )
     for setting in ("easy", "medium", "hard"):
         assert result[f"ap_{setting}"] == pytest.approx(1.0)
+    # a false positive and ranked faces: the settings' keep lists now tell them apart, and the learner's
+    # figures are the protocol's on the predictions it wrote
+    ranked = evaluate_learner(
+        RankedOracleLearner(dataset),
+        dataset,
+        verbose=False,
+        pyramid=False,
+        flip=False,
+        ground_truth_dir=gt_dir,
+        predictions_dir=tmp_path / "predictions",
+    )
+    direct = evaluate_wider(load_predictions(tmp_path / "predictions"), gt.subset(set(dataset.names)))
+    aps = [ranked[f"ap_{setting}"] for setting in ("easy", "medium", "hard")]
+    assert aps == pytest.approx([direct[setting] for setting in ("easy", "medium", "hard")])
+    assert all(ap < 1 for ap in aps) and len({round(ap, 6) for ap in aps}) == 3
     other = SyntheticDataset([[[10, 10, 50, 60]]])
     with pytest.raises(ValueError, match="none of the evaluated images"):
         evaluate_learner(
             OracleLearner(other), other, verbose=False, pyramid=False, flip=False, ground_truth_dir=gt_dir
         )
+
+
+def test_images_without_a_settings_faces_give_nan_and_keep_the_predictions(tmp_path):
+    gt_dir = shared_path("golden", "wider_eval")
+    gt = load_ground_truth(gt_dir)
+    hard_only = [i for i in range(len(gt)) if len(gt.keep["hard"][i]) and not len(gt.keep["easy"][i])][:2]
+    dataset = _official_images(gt.subset({gt.names[i] for i in hard_only}), 2, settings=("hard",))
+    result = evaluate_learner(
+        OracleLearner(dataset),
+        dataset,
+        verbose=False,
+        pyramid=False,
+        flip=False,
+        ground_truth_dir=gt_dir,
+        predictions_dir=tmp_path / "predictions",
+    )
+    assert np.isnan(result["ap_easy"]) and result["ap_hard"] == pytest.approx(1.0)
+    assert len(list((tmp_path / "predictions").glob("*/*.txt"))) == 2
 
 
 def test_bad_inputs():

@@ -104,6 +104,30 @@ def test_save_replaces_atomically_and_refuses_foreign_folders(
     with pytest.raises(ValueError, match="no model"):
         RetinaFaceLearner(backbone="mnet", device="cpu").save(tmp_path / "empty", verbose=False)
     assert not (tmp_path / "empty").exists()
+    # a .json path names the folder's metadata file: saved where load() finds it, or refused
+    saved = learner.save(tmp_path / "j" / "j.json", verbose=False)
+    assert saved == tmp_path / "j" and (saved / "j.json").is_file()
+    RetinaFaceLearner(backbone="mnet", device="cpu").load(tmp_path / "j" / "j.json", verbose=False)
+    with pytest.raises(ValueError, match="<folder>/<folder>.json"):
+        learner.save(tmp_path / "out" / "model.json", verbose=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_files_that_are_not_checkpoints_get_a_one_line_reason(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from retinaface_ros.checkpoints import read_state_dict
+
+    image = tmp_path / "photo.pth"
+    image.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    with pytest.raises(ValueError, match="is not a PyTorch checkpoint") as caught:
+        read_state_dict(image)
+    assert "\n" not in str(caught.value)
+    pickled = tmp_path / "objects.pth"
+    torch.save({"weight": Fraction(1, 3)}, pickled)
+    with pytest.raises(ValueError, match="objects other than tensors") as caught:
+        read_state_dict(pickled)
+    assert "\n" not in str(caught.value) and "weights_only" not in str(caught.value)  # no advice to unpickle
 
 
 def _rewrite_json(folder: Path, **changes) -> None:

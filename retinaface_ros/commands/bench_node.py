@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from retinaface_ros.atomic_files import write_atomically
+
 SOAK_FRAMES = 10_000
 RSS_GROWTH_LIMIT = 0.05
 
@@ -259,5 +261,5 @@ def handler(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.output:
-        Path(args.output).write_text(text + "\n")
+        write_atomically(args.output, (text + "\n").encode())
     return 0 if ok else 1

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 
-from retinaface_ros.evaluation.wider_protocol import SETTINGS, evaluate_wider, load_predictions
+from retinaface_ros.evaluation.wider_protocol import (
+    SETTINGS,
+    evaluate_wider,
+    load_ground_truth,
+    load_predictions,
+    match_images,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,13 +41,22 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
     start = time.perf_counter()
     predictions = load_predictions(args.predictions)
-    aps = evaluate_wider(predictions, args.ground_truth, iou_threshold=args.iou_threshold)
+    ground_truth = load_ground_truth(args.ground_truth)
+    missing = match_images(predictions, ground_truth)[1]
+    if missing and len(missing) < len(ground_truth):
+        print(
+            f"retinaface: note: {len(missing)} of {len(ground_truth)} ground-truth images have no "
+            f"predictions and count as images without detections (e.g. {missing[0]})",
+            file=sys.stderr,
+        )
+    aps = evaluate_wider(predictions, ground_truth, iou_threshold=args.iou_threshold)
     seconds = time.perf_counter() - start
-    if args.json:
-        print(json.dumps({**aps, "seconds": round(seconds, 3)}))
+    if args.json:  # a setting without faces (NaN) is null
+        values = {s: None if math.isnan(ap) else ap for s, ap in aps.items()}
+        print(json.dumps({**values, "seconds": round(seconds, 3)}))
     else:
         print("setting   AP")
         for setting in SETTINGS:
-            print(f"{setting:<8} {aps[setting]:.4f}")
+            print(f"{setting:<8} {aps[setting]:.4f}" if not math.isnan(aps[setting]) else f"{setting:<8} n/a")
         print(f"({len(predictions)} images, {seconds:.2f} s)")
     return 0

@@ -115,8 +115,9 @@ def evaluate_learner(
 
     Returns ``recall`` (the seed's: best IoU > 0.5, all images count), ``ap`` (VOC AP at IoU 0.5),
     ``num_images``, ``num_faces``, ``seconds``, and ``ap_easy``/``ap_medium``/``ap_hard`` (official WIDER
-    protocol, restricted to the evaluated images) when ``ground_truth_dir`` or ``dataset.ground_truth_dir``
-    holds the .mat files. ``use_subset`` evaluates ``subset_size`` distinct images drawn with ``seed``.
+    protocol, restricted to the evaluated images; NaN for a setting with no face among them) when
+    ``ground_truth_dir`` or ``dataset.ground_truth_dir`` holds the .mat files. ``use_subset`` evaluates
+    ``subset_size`` distinct images drawn with ``seed``.
     ``predictions_dir`` also writes the detections in the WIDER txt layout (``<event>/<image>.txt``).
     """
     if not callable(getattr(learner, "detect_arrays", None)):
@@ -157,6 +158,8 @@ def evaluate_learner(
         "num_images": len(indices),
         "num_faces": int(sum(len(g) for g in ground_truth)),
     }
+    if predictions_dir is not None:  # first: a scoring error must not cost the inference
+        write_predictions(predictions, Path(predictions_dir))
     if wider_gt is not None:
         covered = wider_gt.subset(set(predictions))
         if len(covered):
@@ -168,7 +171,5 @@ def evaluate_learner(
             LOGGER.info(
                 "WIDER ground truth at %s covers none of the evaluated images; no easy/medium/hard AP", gt_dir
             )
-    if predictions_dir is not None:
-        write_predictions(predictions, Path(predictions_dir))
     results["seconds"] = time.perf_counter() - start
     return results

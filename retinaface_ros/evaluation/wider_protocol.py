@@ -1,7 +1,9 @@
 """The official WIDER FACE evaluation (easy / medium / hard AP), vectorised.
 
 Reproduces the widely used python port of the official MATLAB code (``widerface_evaluate/evaluation.py`` of
-Pytorch_Retinaface) number for number:
+Pytorch_Retinaface) number for number on prediction files sorted by score, as that code expects them (it reads
+them in file order; here each image's predictions are sorted by score first, so unsorted files score as their
+sorted selves):
 
 * scores are min-max normalised over the whole prediction set (the running max starts at 0, the min at 1);
 * boxes are ``x, y, w, h``; both predictions and ground truth become ``x1, y1, x1 + w, y1 + h`` and the IoU is
@@ -19,6 +21,7 @@ No torch, no rclpy.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -73,28 +76,29 @@ def load_ground_truth(ground_truth_dir: str | os.PathLike) -> WiderGroundTruth:
     for path in files.values():
         if not path.is_file():
             raise FileNotFoundError(f"WIDER ground-truth file missing: {path}")
+    from scipy.io.matlab import MatReadError
+
+    names: list[str] = []
+    boxes: list[np.ndarray] = []
+    keep: dict[str, list[np.ndarray]] = {s: [] for s in SETTINGS}
     try:
         mats = {key: loadmat(str(path)) for key, path in files.items()}
         events = mats["all"]["event_list"]
         file_lists = mats["all"]["file_list"]
         box_lists = mats["all"]["face_bbx_list"]
         gt_lists = {s: mats[s]["gt_list"] for s in SETTINGS}
-    except (KeyError, ValueError, OSError) as error:
+        for i in range(len(events)):
+            event = str(events[i][0][0])
+            image_list = file_lists[i][0]
+            event_boxes = box_lists[i][0]
+            for j in range(len(image_list)):
+                names.append(f"{event}/{image_list[j][0][0]}")
+                boxes.append(np.asarray(event_boxes[j][0], dtype=np.float64).reshape(-1, 4))
+                for s in SETTINGS:
+                    one_based = np.asarray(gt_lists[s][i][0][j][0], dtype=np.int64).reshape(-1)
+                    keep[s].append(one_based - 1)
+    except (KeyError, ValueError, OSError, IndexError, TypeError, MatReadError) as error:
         raise ValueError(f"malformed WIDER ground truth in {gt_dir}: {error}") from error
-
-    names: list[str] = []
-    boxes: list[np.ndarray] = []
-    keep: dict[str, list[np.ndarray]] = {s: [] for s in SETTINGS}
-    for i in range(len(events)):
-        event = str(events[i][0][0])
-        image_list = file_lists[i][0]
-        event_boxes = box_lists[i][0]
-        for j in range(len(image_list)):
-            names.append(f"{event}/{image_list[j][0][0]}")
-            boxes.append(np.asarray(event_boxes[j][0], dtype=np.float64).reshape(-1, 4))
-            for s in SETTINGS:
-                one_based = np.asarray(gt_lists[s][i][0][j][0], dtype=np.int64).reshape(-1)
-                keep[s].append(one_based - 1)
     return WiderGroundTruth(tuple(names), tuple(boxes), {s: tuple(v) for s, v in keep.items()})
 
 
@@ -206,6 +210,18 @@ def _image_pr(
     return info
 
 
+def match_images(
+    predictions: Mapping[str, np.ndarray], ground_truth: WiderGroundTruth
+) -> tuple[list[str | None], list[str]]:
+    """For each ground-truth image the key of its predictions (``event/image``, else the same image name under
+    another event folder; None when there is none), and the names of the images without predictions."""
+    by_basename = {key.rsplit("/", 1)[-1]: key for key in predictions}
+    keys: list[str | None] = []
+    for name in ground_truth.names:
+        keys.append(name if name in predictions else by_basename.get(name.rsplit("/", 1)[-1]))
+    return keys, [name for name, key in zip(ground_truth.names, keys, strict=True) if key is None]
+
+
 def evaluate_wider(
     predictions: Mapping[str, np.ndarray],
     ground_truth: str | os.PathLike | WiderGroundTruth,
@@ -216,19 +232,14 @@ def evaluate_wider(
     """WIDER FACE easy / medium / hard AP of ``predictions`` ('event/image' -> ``N x 5`` x, y, w, h, score).
 
     Images of the ground truth without predictions count as images with no detections (``strict=True``
-    raises instead). Predictions for images outside the ground truth are ignored.
+    raises instead). Predictions for images outside the ground truth are ignored. A setting none of whose
+    faces is among the ground truth's images (a part of the set) has AP NaN.
     """
     gt = ground_truth if isinstance(ground_truth, WiderGroundTruth) else load_ground_truth(ground_truth)
     preds = _validated(predictions)
     normalize_scores(preds)  # over every prediction, as the reference does
-    by_basename = {key.rsplit("/", 1)[-1]: key for key in preds}
-    matched: list[np.ndarray | None] = []
-    missing = []
-    for name in gt.names:
-        key = name if name in preds else by_basename.get(name.rsplit("/", 1)[-1])
-        matched.append(preds[key] if key is not None else None)
-        if key is None:
-            missing.append(name)
+    keys, missing = match_images(preds, gt)
+    matched = [preds[key] if key is not None else None for key in keys]
     if len(missing) == len(gt.names):
         raise ValueError("no prediction matches any ground-truth image (keys must be 'event/image_name')")
     if strict and missing:
@@ -266,7 +277,8 @@ def evaluate_wider(
     aps: dict[str, float] = {}
     for s in SETTINGS:
         if face_counts[s] == 0:
-            raise ValueError(f"ground truth has no '{s}' faces")
+            aps[s] = math.nan
+            continue
         proposals, recalled = pr_curves[s][:, 0], pr_curves[s][:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             precision = np.where(proposals > 0, recalled / np.where(proposals > 0, proposals, 1.0), 0.0)
@@ -307,8 +319,13 @@ def load_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.is_file():
         if path.suffix != ".npz":
             raise ValueError(f"predictions must be a folder of WIDER txt files or an .npz file, got {path}")
-        with np.load(path, allow_pickle=False) as data:
-            return _validated({key: data[key] for key in data.files})
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, EOFError) as error:  # not a zip of .npy arrays, or object arrays
+            kind = "pickled objects" if "pickle" in str(error) else type(error).__name__
+            raise ValueError(f"{path} is not an .npz of numeric prediction arrays ({kind})") from error
+        return _validated(arrays)
     predictions: dict[str, np.ndarray] = {}
     for txt in sorted(path.glob("*/*.txt")):
         name, boxes = _read_prediction_txt(txt)

@@ -49,7 +49,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         live=True,
     ),
     ParamSpec(
-        "model_url", "", "URL of weights downloaded once into model_cache_dir when model_path is empty"
+        "model_url",
+        "",
+        "When model_path is empty: mirror base URL, or 'default' (the public weights), downloaded once "
+        "into model_cache_dir",
     ),
     ParamSpec("model_cache_dir", "", "Download cache for model_url ('' = ~/.cache/retinaface_ros)"),
     ParamSpec("device", "auto", "'auto' (cuda if available, else cpu), 'cpu', 'cuda' or 'cuda:N'"),
