@@ -7,6 +7,7 @@ have done from there on.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import math
 import numbers
@@ -39,6 +40,7 @@ from retinaface_ros.training.loss import MultiBoxLoss
 
 HISTORY_KEYS = ("loss", "loss_box", "loss_class", "loss_landmarks", "lr")
 DEFAULT_SEED = 0
+DISTRIBUTED_TIMEOUT = datetime.timedelta(hours=1)  # for the process group fit creates itself
 MIN_IMAGE_SIZE = 64  # the deepest feature map (stride 32) keeps 2×2 cells: BatchNorm works on a batch of one
 
 
@@ -310,7 +312,9 @@ def fit(
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            # ranks > 0 wait in a barrier while rank 0 validates: allow longer than NCCL's 10 minutes
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            dist.init_process_group(backend, timeout=DISTRIBUTED_TIMEOUT)
             own_group = True
     main = rank == 0
     verbose = verbose and main
