@@ -345,7 +345,21 @@ def lever_pipelines(
     add("+ channels_last", detector(merge=False, cuda_graphs=False))
     add("+ merged heads", detector(cuda_graphs=False))
     add("+ CUDA graph (default fp32)", detector())
-    add("+ fp16", fast_detector(model, config, device, fp16=True))
+    add("+ fp16", detector(fp16=True))
+    # Alternatives to the defaults, for choosing them on the GPU at hand (each differs from "+ fp16" in one
+    # setting), and the cost of the learner's BoundingBoxList on top of the arrays.
+    add("fp16, NCHW (no channels_last)", detector(fp16=True, channels_last=False))
+    add("fp32, NCHW (no channels_last)", detector(channels_last=False))
+    fewer_rounds = detector(fp16=True)
+    fewer_rounds.nms_rounds = 4
+    add("fp16, 4 NMS rounds", fewer_rounds)
+    small_budget = detector(fp16=True)
+    small_budget.top_k = (128, *small_budget.top_k)
+    add("fp16, first budget 128", small_budget)
+    boxes = ours("fp16 + BoundingBoxList (infer)", detector(fp16=True), frames, params)
+    arrays = boxes.total
+    boxes.total = lambda: [found.to_bounding_boxes() for found in arrays()]
+    pipes.append(boxes)
     return pipes
 
 
