@@ -94,7 +94,8 @@ timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -60
 import torch
 from torch.profiler import ProfilerActivity, profile
 from retinaface_ros.benchmark.runner import load_model, test_frames
-from retinaface_ros.inference import InferenceParams, fast_detector
+from retinaface_ros.detections import InferenceParams
+from retinaface_ros.inference import fast_detector
 from retinaface_ros.model import RetinaFace, config_for
 
 def top_kernels(name, fn):

@@ -17,7 +17,7 @@ _EXPORTS = {
     "BoundingBox": "retinaface_ros.types",
     "BoundingBoxList": "retinaface_ros.types",
     "draw_bounding_boxes": "retinaface_ros.drawing",
-    "Detections": "retinaface_ros.inference",
+    "Detections": "retinaface_ros.detections",
     "DetectionDataset": "retinaface_ros.datasets",
     "WiderFaceDataset": "retinaface_ros.datasets",
 }

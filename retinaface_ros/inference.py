@@ -7,104 +7,36 @@ CUDA) are described on the class; ``retinaface bench`` measures them.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-import math
-import numbers
-import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from retinaface_ros.cuda_graphs import (
+    CudaGraphForward,
+    PackedPostprocessRunner,
+    cudnn_benchmark,
+    on_own_device,
+)
+from retinaface_ros.detections import Detections, InferenceParams, clip_to_image, detections_from_rows
 from retinaface_ros.fusion import fold_batchnorm, merge_heads
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
 from retinaface_ros.model.priors import PriorBoxes
-from retinaface_ros.nms import nms, nms_torch
+from retinaface_ros.nms import POST_NMS_TOP_K, PRE_NMS_TOP_K, nms, nms_torch
+from retinaface_ros.packed_postprocess import packed_postprocess
 from retinaface_ros.staging import resize_image, resizes_by_factor, stage_frames
-from retinaface_ros.types import BoundingBox, BoundingBoxList, Image
+from retinaface_ros.types import Image
 
-PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
-POST_NMS_TOP_K = 750  # detections kept after NMS, as the reference
 MAX_PACKED_PAIRS = 1 << 27  # batch × k² over which a packed budget is not used (IoU matrices of 0.5 GB)
 # Larger budgets run eagerly: a captured graph keeps its peak memory (about 0.4 GB per image at k = 4096).
 MAX_CAPTURED_TOP_K = 1024
 
 Forward = Callable[[torch.Tensor], Sequence[torch.Tensor]]
-
-
-@dataclass
-class Detections:
-    """Faces found in one image, in original-image pixels, sorted by score (highest first)."""
-
-    boxes: np.ndarray  # N×4 float32 (x1, y1, x2, y2)
-    scores: np.ndarray  # N float32
-    landmarks: np.ndarray  # N×5×2 float32
-    classes: np.ndarray  # N int64: 0 face, 1 masked_face
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    @classmethod
-    def empty(cls) -> Detections:
-        return cls(
-            np.zeros((0, 4), np.float32),
-            np.zeros(0, np.float32),
-            np.zeros((0, 5, 2), np.float32),
-            np.zeros(0, np.int64),
-        )
-
-    def select(self, index: np.ndarray) -> Detections:
-        return Detections(self.boxes[index], self.scores[index], self.landmarks[index], self.classes[index])
-
-    def to_bounding_boxes(self) -> BoundingBoxList:
-        return BoundingBoxList(
-            BoundingBox(int(c), x1, y1, x2 - x1, y2 - y1, float(s), lm)
-            for (x1, y1, x2, y2), s, lm, c in zip(
-                self.boxes.tolist(), self.scores.tolist(), self.landmarks, self.classes.tolist(), strict=True
-            )
-        )
-
-
-@dataclass(frozen=True)
-class InferenceParams:
-    """Validated detection settings."""
-
-    threshold: float = 0.8
-    nms_threshold: float = 0.4
-    scales: tuple[int, int] = (1024, 1980)
-    mask_thresh: float = 0.8
-
-    def __post_init__(self) -> None:
-        for name in ("threshold", "nms_threshold", "mask_thresh"):
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-            value = float(value)  # numpy scalars too
-            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a finite number in [0, 1], got {value}")
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "scales", validate_scales(self.scales))
-
-
-def validate_scales(scales: Sequence[int]) -> tuple[int, int]:
-    """``[target_short_side, max_long_side]`` as two positive ints."""
-    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or len(scales) != 2:
-        raise ValueError(
-            f"scales must be [target_short_side, max_long_side] (two positive ints), got {scales!r}"
-        )
-    out = []
-    for value in scales:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"scales must be two positive ints, got {scales!r}")
-        out.append(int(value))
-    return out[0], out[1]
 
 
 def as_bgr_image(img: Image | np.ndarray) -> np.ndarray:
@@ -166,50 +98,6 @@ def group_by_shape(
     return groups
 
 
-class _CudnnBenchmark:
-    """cuDNN autotuning switched on while any thread is inside a block that asks for it (the flag is
-    process-wide: a count under a lock, so overlapping blocks of two detectors restore it once, last)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved = False
-
-    @contextlib.contextmanager
-    def __call__(self, on: bool) -> Any:
-        if not on:
-            yield
-            return
-        with self._lock:
-            if self._depth == 0:
-                self._saved = torch.backends.cudnn.benchmark
-                torch.backends.cudnn.benchmark = True
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    torch.backends.cudnn.benchmark = self._saved
-
-
-_cudnn_benchmark = _CudnnBenchmark()
-
-
-def _on_own_device(method: Callable) -> Callable:
-    """Run a :class:`Detector` method with its CUDA device current (a ``cuda:N`` that is not the current
-    device gets its kernels, streams, events and graph captures on that device), as ``torch.cuda.device``."""
-
-    @functools.wraps(method)
-    def wrapper(self: Detector, *args: Any, **kwargs: Any) -> Any:
-        scope = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
-        with scope:
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
 class Detector:
     """Runs RetinaFace on images. ``forward`` is the network (a torch module or an onnxruntime wrapper).
 
@@ -266,7 +154,7 @@ class Detector:
         self.priors = PriorBoxes(config)
         self._mean = torch.tensor(config.mean_bgr, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._mean_bgr = tuple(float(m) for m in config.mean_bgr)
-        self._graphs: dict[tuple[int, ...], _CudaGraphForward | None] = {}  # least recently used first
+        self._graphs: dict[tuple[int, ...], CudaGraphForward | None] = {}  # least recently used first
         self._sightings: dict[tuple[int, ...], int] = {}  # input shapes run on CUDA, how often
         self._staging: dict[tuple[int, ...], tuple[torch.Tensor, Any]] = {}
         self._scales: dict[tuple[int, int, float, str], torch.Tensor] = {}
@@ -274,18 +162,18 @@ class Detector:
         self.packed = packed
         self.top_k = tuple(top_k)
         self.nms_rounds = nms_rounds
-        self._eager_posts: dict[tuple[int, ...], _PackedPost] = {}
+        self._eager_posts: dict[tuple[int, ...], PackedPostprocessRunner] = {}
         self.counters = {"packed": 0, "larger_top_k": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
 
     # ------------------------------------------------------------------------------------------ preprocess
-    @_on_own_device
+    @on_own_device
     def preprocess(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
         """Resize and subtract the mean → N×3×h×w model input (``input_dtype``) on the device."""
         if self.device.type == "cpu" and self.fast_preprocess:
             return self._blob(images, factor)
         return self.normalise(self._upload(images, factor))
 
-    @_on_own_device
+    @on_own_device
     def prepare(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:
         """What :meth:`run` takes: the model input on the CPU, the uploaded uint8 N×h×w×3 batch on CUDA."""
         if self.device.type == "cuda":
@@ -354,7 +242,7 @@ class Detector:
             self._staging.pop(next(iter(self._staging)))
 
     # ------------------------------------------------------------------------------------------ forward
-    @_on_own_device
+    @on_own_device
     def run(self, prepared: torch.Tensor) -> Sequence[torch.Tensor]:
         """The network on :meth:`prepare`'s output (a replayed CUDA graph where possible).
 
@@ -373,7 +261,7 @@ class Detector:
                 if prepared.data_ptr() != graph.static_input.data_ptr():
                     graph.static_input.copy_(prepared, non_blocking=True)
                 return graph.replay()
-        with _cudnn_benchmark(repeated):
+        with cudnn_benchmark(repeated):
             return self.forward(self.normalise(prepared))
 
     def _count_sighting(self, key: tuple[int, ...]) -> int:
@@ -382,7 +270,7 @@ class Detector:
             self._sightings.pop(next(iter(self._sightings)))
         return count
 
-    def _graph_for(self, key: tuple[int, ...], prepared: torch.Tensor) -> _CudaGraphForward | None:
+    def _graph_for(self, key: tuple[int, ...], prepared: torch.Tensor) -> CudaGraphForward | None:
         """The graph of ``key`` (captured now if new; None if capture failed), most recently used last."""
         if key in self._graphs:
             graph = self._graphs[key] = self._graphs.pop(key)
@@ -392,11 +280,11 @@ class Detector:
                 self._graphs.pop(next(iter(self._graphs)))
         return graph
 
-    def _capture(self, example: torch.Tensor) -> _CudaGraphForward | None:
+    def _capture(self, example: torch.Tensor) -> CudaGraphForward | None:
         stream = torch.cuda.current_stream(self.device)
         try:
-            with _cudnn_benchmark(True):  # the graph keeps the convolutions its warm-up picked
-                return _CudaGraphForward(lambda x: self.forward(self.normalise(x)), example)
+            with cudnn_benchmark(True):  # the graph keeps the convolutions its warm-up picked
+                return CudaGraphForward(lambda x: self.forward(self.normalise(x)), example)
         except Exception as error:  # capture is an optimisation: any failure means eager execution
             torch.cuda.set_stream(stream)  # a failed capture_end leaves its capture stream current
             self.graph_failures.append(f"{tuple(example.shape)}: {type(error).__name__}: {error}")
@@ -412,7 +300,7 @@ class Detector:
         return self.detect_batch([image], params)[0]
 
     @torch.inference_mode()
-    @_on_own_device
+    @on_own_device
     def detect_batch(
         self, images: Sequence[np.ndarray], params: InferenceParams, apply_nms: bool = True
     ) -> list[Detections]:
@@ -428,7 +316,7 @@ class Detector:
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------------ postprocess
-    @_on_own_device
+    @on_own_device
     def postprocess_group(
         self,
         outputs: Sequence[torch.Tensor],
@@ -492,7 +380,7 @@ class Detector:
                     self.counters["packed"] += 1
                     if top_k > budgets[0]:
                         self.counters["larger_top_k"] += 1
-                    results[row] = _pack_to_detections(host[row, 1 : 1 + int(kept)], image_hws[row])
+                    results[row] = detections_from_rows(host[row, 1 : 1 + int(kept)], image_hws[row])
             pending = over
             top_k = next((k for k in budgets if k >= min(need, PRE_NMS_TOP_K) and k > top_k), 0)
             if not top_k:
@@ -516,7 +404,7 @@ class Detector:
         image_hw = image_hws[row]
         return self.postprocess([out[row] for out in outputs], input_hw, image_hw, factor, params, apply_nms)
 
-    @_on_own_device
+    @on_own_device
     def packed_results(
         self,
         outputs: Sequence[torch.Tensor],
@@ -548,7 +436,7 @@ class Detector:
 
     def _make_post(
         self, outputs: Sequence[torch.Tensor], input_hw: tuple[int, int], top_k: int, capture: bool
-    ) -> _PackedPost:
+    ) -> PackedPostprocessRunner:
         conf = outputs[1]
         priors = self.priors(*input_hw, conf.device)
         has_mask = self.has_mask_head and len(outputs) > 3
@@ -558,7 +446,7 @@ class Detector:
             outs = outs if has_mask else outs[:3]
             return packed_postprocess(outs, priors, settings, variances, top_k, rounds)
 
-        post = _PackedPost(fn, conf.device)
+        post = PackedPostprocessRunner(fn, conf.device)
         if capture:
             stream = torch.cuda.current_stream(conf.device)
             try:
@@ -623,7 +511,7 @@ class Detector:
         if apply_nms:
             keep = nms(boxes, scores, params.nms_threshold)[:POST_NMS_TOP_K]
             boxes, scores, points, classes = boxes[keep], scores[keep], points[keep], classes[keep]
-        _clip_to_image(boxes, points, image_hw)
+        clip_to_image(boxes, points, image_hw)
         return Detections(boxes, scores, points, classes)
 
     def _pixel_scale(self, input_hw: tuple[int, int], factor: float, device: torch.device) -> torch.Tensor:
@@ -665,7 +553,7 @@ class Detector:
         if apply_nms:
             nms_fn = nms_torch if device.type == "cuda" else _nms_indices
             packed = packed[nms_fn(packed[:, :4], scores, params.nms_threshold)[:POST_NMS_TOP_K]]
-        return _pack_to_detections(packed.cpu().numpy(), image_hw)  # one device→host copy
+        return detections_from_rows(packed.cpu().numpy(), image_hw)  # one device→host copy
 
     def _decode_rows(
         self,
@@ -720,26 +608,9 @@ class Detector:
         rows = packed.cpu().numpy()  # one device→host copy for the batch
         starts = np.searchsorted(rows[:, 16], np.arange(len(image_hws) + 1) - 0.5)
         return [
-            _pack_to_detections(rows[starts[i] : starts[i + 1]][:POST_NMS_TOP_K], hw)
+            detections_from_rows(rows[starts[i] : starts[i + 1]][:POST_NMS_TOP_K], hw)
             for i, hw in enumerate(image_hws)
         ]
-
-
-def _pack_to_detections(packed: np.ndarray, image_hw: tuple[int, int]) -> Detections:
-    """Rows (x1, y1, x2, y2, 10 landmark coords, score, class) → clipped Detections."""
-    boxes = packed[:, :4].copy()
-    points = packed[:, 4:14].reshape(-1, 5, 2).copy()
-    _clip_to_image(boxes, points, image_hw)
-    return Detections(boxes, packed[:, 14].copy(), points, packed[:, 15].astype(np.int64))
-
-
-def _clip_to_image(boxes: np.ndarray, points: np.ndarray, image_hw: tuple[int, int]) -> None:
-    """Clip N×4 boxes and N×5×2 landmarks to the image, in place."""
-    image_height, image_width = image_hw
-    np.clip(boxes[:, 0::2], 0, image_width, out=boxes[:, 0::2])
-    np.clip(boxes[:, 1::2], 0, image_height, out=boxes[:, 1::2])
-    np.clip(points[..., 0], 0, image_width, out=points[..., 0])
-    np.clip(points[..., 1], 0, image_height, out=points[..., 1])
 
 
 def fast_detector(
@@ -781,161 +652,3 @@ def fast_detector(
 
 def _nms_indices(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     return torch.as_tensor(nms(boxes, scores, iou_threshold), device=boxes.device)
-
-
-class _CudaGraphForward:
-    """``fn`` (normalise + network) as a CUDA graph for one input shape, replayed on a static input."""
-
-    def __init__(self, fn: Callable[[torch.Tensor], Sequence[torch.Tensor]], example: torch.Tensor) -> None:
-        self.static_input = example.clone()
-        current = torch.cuda.current_stream(example.device)
-        stream = torch.cuda.Stream(device=example.device)
-        stream.wait_stream(current)
-        with torch.cuda.stream(stream):  # warm-up (cuDNN algorithm choice, allocator) off the capture
-            for _ in range(3):
-                fn(self.static_input)
-        current.wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        # Captured on our own stream of the input's device (torch's shared default capture stream belongs
-        # to whichever device was current first); thread_local: other threads' CUDA work (a ROS worker
-        # still running the previous model) does not invalidate the capture.
-        with torch.cuda.graph(self.graph, stream=stream, capture_error_mode="thread_local"):
-            self.static_outputs = tuple(fn(self.static_input))
-        self.posts: dict[int, _PackedPost] = {}  # postprocess graphs over static_outputs, by top-k
-
-    def replay(self) -> tuple[torch.Tensor, ...]:
-        self.graph.replay()
-        return self.static_outputs
-
-
-def packed_postprocess(
-    outputs: Sequence[torch.Tensor],
-    priors: torch.Tensor,
-    settings: torch.Tensor,
-    variances: tuple[float, float],
-    top_k: int,
-    rounds: int,
-    rows: int = POST_NMS_TOP_K,
-) -> torch.Tensor:
-    """The whole postprocess of a batch as fixed-shape tensor ops (no host sync; CUDA-graph capturable).
-
-    ``outputs``: loc N×P×4, conf N×P×2, landmarks N×P×10 (and mask N×P×2), any float dtype (computed in
-    fp32); ``priors`` P×4; ``settings`` fp32 device tensor (threshold, nms_threshold, mask_thresh, sx, sy,
-    sx, sy, ·), sx/sy the resized width/height over the resize factor. Per image: the ``top_k`` best
-    candidates above the threshold, decoded, greedy NMS (pixel-inclusive IoU, as ``nms_torch``) by
-    ``rounds`` fixed-point rounds, kept ones packed first.
-
-    Returns N×(1+min(top_k, rows))×16 fp32: row 0 = (kept, converged, candidates, 0…); then the kept
-    detections by score as (x1, y1, x2, y2, 10 landmark coordinates, score, class), unclipped. The result
-    is exact iff converged and candidates ≤ top_k.
-    """
-    loc, conf, landmarks = outputs[0], outputs[1], outputs[2]
-    n, p = conf.shape[:2]  # p < 2**20
-    k = min(top_k, p)
-    rows = min(rows, k)
-    threshold, nms_threshold, mask_thresh = settings[0], settings[1], settings[2]
-    scores = conf[..., 1].float().contiguous()
-    above = scores > threshold
-    count = above.sum(1)
-    # Rank by (score, then lower prior index) as the numpy path's stable sort: scores ≥ 0 order as their
-    # bit patterns, so one int64 key breaks fp16's frequent score ties deterministically.
-    ranks = torch.arange(p - 1, -1, -1, device=conf.device)
-    key = torch.where(above, scores.view(torch.int32).long() * (1 << 20) + ranks, -1)
-    index = torch.topk(key, k, dim=1).indices  # sorted: candidates first
-    top_scores = scores.gather(1, index)
-    valid = torch.arange(k, device=conf.device)[None, :] < count[:, None]
-    picked = index.reshape(-1)
-    priors_k = priors.index_select(0, picked).view(n, k, 4)
-    loc_k = loc.gather(1, index[..., None].expand(n, k, loc.shape[2])).float()
-    marks_k = landmarks.gather(1, index[..., None].expand(n, k, landmarks.shape[2])).float()
-    boxes = decode_boxes(loc_k, priors_k, variances) * settings[3:7]
-    points = (decode_landmarks(marks_k, priors_k, variances).view(n, k, 5, 2) * settings[3:5]).view(n, k, 10)
-    if len(outputs) > 3:
-        mask = outputs[3].gather(1, index[..., None].expand(n, k, outputs[3].shape[2]))
-        classes = (mask[..., 1].float() > mask_thresh).float()
-    else:
-        classes = torch.zeros_like(top_scores)
-
-    # Pairwise IoU with x and y side by side (the same arithmetic per element as nms_torch, fewer kernels).
-    top_left, bottom_right = boxes[..., None, :2], boxes[..., None, 2:]  # n×k×1×2
-    sides = bottom_right - top_left + 1
-    areas = sides[..., 0, 0] * sides[..., 0, 1]
-    overlap = torch.minimum(bottom_right, bottom_right.transpose(1, 2))
-    overlap = (overlap - torch.maximum(top_left, top_left.transpose(1, 2)) + 1).clamp_(min=0)  # n×k×k×2
-    inter = overlap[..., 0] * overlap[..., 1]
-    iou = inter / (areas[:, :, None] + areas[:, None, :] - inter)
-    over = iou > nms_threshold
-    # One round: keep_j = max(0, valid_j − Σ_i keep_i · suppresses_ij), suppresses_ij = i (higher score)
-    # overlaps j; as one product of the state [keep, 1] with [[−suppresses], [valid]] and one clamp into
-    # keep. Sums of 0/±1 terms: exact in fp16, and never 0 when a suppressor is kept. Candidates past the
-    # count start and stay at keep = 0 (valid = 0), so they suppress nothing: no pair mask is needed.
-    dtype = torch.float16 if conf.is_cuda else torch.float32
-    valid_values = valid.to(dtype)[:, None, :]
-    step = torch.cat((torch.triu(over.to(dtype), diagonal=1).neg_(), valid_values), dim=1)  # n×(k+1)×k
-    state = torch.ones(n, 1, k + 1, dtype=dtype, device=conf.device)
-    keep = state[:, 0, :k]
-    keep.copy_(valid_values[:, 0])
-    for _ in range(rounds):
-        torch.clamp_min(torch.bmm(state, step)[:, 0], 0, out=keep)
-    converged = (torch.bmm(state, step)[:, 0].clamp_min(0) == keep).all(1)
-    kept_mask = keep > 0
-
-    kept = kept_mask.sum(1)
-    position = kept_mask.long().cumsum(1)  # 1-based row of each kept box
-    slot = torch.arange(n, device=conf.device)[:, None] * (rows + 1) + position
-    dump = n * (rows + 1)
-    slot = torch.where(kept_mask & (position <= rows), slot, dump)
-    packed = torch.cat((boxes, points, top_scores[..., None], classes[..., None]), dim=-1)
-    flat = torch.zeros(dump + 1, 16, dtype=torch.float32, device=conf.device)
-    flat.index_copy_(0, slot.reshape(-1), packed.reshape(-1, 16))  # dropped rows all land on the dump row
-    out = flat[:dump].view(n, rows + 1, 16)
-    out[:, 0, :3] = torch.stack((kept.clamp(max=rows).float(), converged.float(), count.float()), dim=1)
-    return out
-
-
-class _PackedPost:
-    """:func:`packed_postprocess` for one (batch, height, width): device settings, optional CUDA graph over
-    static network outputs, pinned host buffer."""
-
-    def __init__(
-        self, fn: Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor], device: torch.device
-    ) -> None:
-        self.fn = fn
-        self.settings = torch.zeros(8, dtype=torch.float32, device=device)
-        self.values: tuple[float, ...] | None = None
-        self.outputs: Sequence[torch.Tensor] | None = None
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.static_out: torch.Tensor | None = None
-        self.host: torch.Tensor | None = None
-
-    def capture(self, outputs: Sequence[torch.Tensor]) -> None:
-        """Capture ``fn`` over the (static) ``outputs``."""
-        current = torch.cuda.current_stream(self.settings.device)
-        stream = torch.cuda.Stream(device=self.settings.device)
-        stream.wait_stream(current)
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self.fn(outputs, self.settings)
-        current.wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
-            static_out = self.fn(outputs, self.settings)
-        self.graph, self.static_out, self.outputs = graph, static_out, outputs
-
-    def __call__(self, values: tuple[float, ...], outputs: Sequence[torch.Tensor]) -> np.ndarray:
-        """The packed result on the host; ``outputs`` are the captured ones when there is a graph."""
-        if values != self.values:  # live parameter changes: a small copy, no recapture
-            self.settings.copy_(torch.tensor(values, dtype=torch.float32))
-            self.values = values
-        if self.graph is not None and self.static_out is not None:
-            self.graph.replay()
-            out = self.static_out
-        else:
-            out = self.fn(outputs, self.settings)
-        if not out.is_cuda:
-            return out.numpy()
-        if self.host is None or self.host.shape != out.shape:
-            self.host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
-        self.host.copy_(out, non_blocking=True)
-        torch.cuda.current_stream(out.device).synchronize()
-        return self.host.numpy()

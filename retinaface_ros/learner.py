@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
-from retinaface_ros.inference import Detections, Detector, InferenceParams, as_bgr_image, fast_detector
+from retinaface_ros.detections import Detections, InferenceParams
+from retinaface_ros.inference import Detector, as_bgr_image, fast_detector
 from retinaface_ros.model import BACKBONES, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 

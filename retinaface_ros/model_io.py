@@ -20,7 +20,7 @@ import torch
 
 from retinaface_ros.atomic_files import current_umask, fsync_dir, write_atomically
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
-from retinaface_ros.inference import InferenceParams
+from retinaface_ros.detections import InferenceParams
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
 

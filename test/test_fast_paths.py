@@ -15,8 +15,9 @@ from conftest import box_iou
 
 from retinaface_ros import RetinaFaceLearner
 from retinaface_ros.benchmark.reference import ReferencePipeline, py_cpu_nms
+from retinaface_ros.detections import Detections, InferenceParams
 from retinaface_ros.fusion import count_batchnorm, fold_batchnorm, merge_heads
-from retinaface_ros.inference import Detections, Detector, InferenceParams, fast_detector, resize_on_device
+from retinaface_ros.inference import Detector, fast_detector, resize_on_device
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.nms import nms, nms_torch
 from retinaface_ros.staging import resize_image
@@ -444,18 +445,18 @@ def test_packed_goes_straight_to_the_budget_holding_the_images(model: RetinaFace
 
 def test_cudnn_benchmark_scope_is_counted_across_blocks() -> None:
     """The autotuning flag is process-wide: on inside any block that asks for it, restored after the last."""
-    from retinaface_ros.inference import _cudnn_benchmark
+    from retinaface_ros.cuda_graphs import cudnn_benchmark
 
     before = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = False
-        with _cudnn_benchmark(True):
-            with _cudnn_benchmark(True), _cudnn_benchmark(False):
+        with cudnn_benchmark(True):
+            with cudnn_benchmark(True), cudnn_benchmark(False):
                 assert torch.backends.cudnn.benchmark
             assert torch.backends.cudnn.benchmark  # the inner block did not switch it off
         assert not torch.backends.cudnn.benchmark
         torch.backends.cudnn.benchmark = True  # a user's own setting stays
-        with _cudnn_benchmark(True):
+        with cudnn_benchmark(True):
             pass
         assert torch.backends.cudnn.benchmark
     finally:
@@ -488,7 +489,7 @@ def test_packed_not_converged_falls_back(model: RetinaFace, frame: np.ndarray) -
 
 
 def test_packed_header_and_post_nms_cap(model: RetinaFace, frame: np.ndarray) -> None:
-    from retinaface_ros.inference import packed_postprocess
+    from retinaface_ros.packed_postprocess import packed_postprocess
 
     detector = fast_detector(model, config_for("mnet"))
     with torch.inference_mode():

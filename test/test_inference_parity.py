@@ -10,7 +10,7 @@ import torch
 from conftest import box_iou, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
-from retinaface_ros.inference import InferenceParams
+from retinaface_ros.detections import InferenceParams
 
 
 @pytest.fixture(scope="module")

@@ -356,7 +356,7 @@ def test_bench_report_is_written_atomically(tmp_path) -> None:
 
 def test_detect_cli_takes_the_saved_settings(tmp_path, mnet_weights, selfie_path, capsys) -> None:
     from retinaface_ros.cli import main
-    from retinaface_ros.inference import InferenceParams
+    from retinaface_ros.detections import InferenceParams
 
     learner = RetinaFaceLearner(backbone="mnet", device="cpu")
     learner.load(mnet_weights, verbose=False)

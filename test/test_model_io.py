@@ -13,7 +13,7 @@ import torch
 from conftest import shared_path
 
 from retinaface_ros import RetinaFaceLearner
-from retinaface_ros.inference import InferenceParams
+from retinaface_ros.detections import InferenceParams
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from retinaface_ros.benchmark.reference import ReferencePipeline
-from retinaface_ros.inference import Detector, InferenceParams, fast_detector, resize_factor, resized_shape
+from retinaface_ros.detections import InferenceParams
+from retinaface_ros.inference import Detector, fast_detector, resize_factor, resized_shape
 from retinaface_ros.model import RetinaFace, config_for
 
 INPUTS = {"640x480": ((480, 640), (480, 640)), "1280x720": ((720, 1280), (1024, 1980))}  # (h, w), scales

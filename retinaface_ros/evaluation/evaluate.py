@@ -68,7 +68,7 @@ def detect_tta(
     factors = pyramid_factors(height, width, pyramid)
     if len(factors) == 1 and not flip:
         return learner.detect_arrays(image, threshold, nms_threshold, _scales_for(height, width, factors[0]))
-    from retinaface_ros.inference import Detections
+    from retinaface_ros.detections import Detections
     from retinaface_ros.nms import nms
 
     flipped = np.ascontiguousarray(image[:, ::-1]) if flip else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from retinaface_ros.inference import Detections
+from retinaface_ros.detections import Detections
 from retinaface_ros.ros.stats import StatsSnapshot
 
 CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from retinaface_ros.inference import InferenceParams
+from retinaface_ros.detections import InferenceParams
 
 BACKBONES = ("mnet", "resnet")
 RELIABILITIES = ("best_effort", "reliable")
