@@ -25,7 +25,13 @@ from retinaface_ros.ros.image_conversion import (  # noqa: E402
     imgmsg_to_bgr8,
 )
 
-pytestmark = pytest.mark.skipif(ic.have_cv_bridge(), reason="tests our converter; cv_bridge is in use")
+
+@pytest.fixture(autouse=True)
+def own_converter(monkeypatch):
+    """Our converter, also where a ROS 2 cv_bridge is installed (the node then converts with cv_bridge, after
+    the same checks; test_cv_bridge_agrees_with_our_converter compares the two)."""
+    monkeypatch.setattr(ic, "_BRIDGE", None)
+
 
 RNG = np.random.default_rng(0)
 BGR = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -215,3 +221,23 @@ def test_corrupt_compressed_is_refused(data):
 def test_array_to_imgmsg_checks_layout():
     with pytest.raises(ImageConversionError, match="bgr8 needs"):
         array_to_imgmsg(np.zeros((2, 2), np.uint8), "bgr8")
+
+
+@pytest.mark.skipif(not ic.have_cv_bridge(), reason="no ROS 2 cv_bridge in this environment")
+def test_cv_bridge_agrees_with_our_converter(monkeypatch) -> None:
+    from cv_bridge import CvBridge
+
+    for encoding in ("bgr8", "rgb8", "bgra8", "mono8", "bayer_rggb8"):  # 8 bit: both are cv2.cvtColor
+        msg = padded_msg(BGR if encoding in ("bgr8", "rgb8") else _pixels_for(encoding), encoding, pad=3)
+        ours = imgmsg_to_bgr8(msg)
+        monkeypatch.setattr(ic, "_BRIDGE", CvBridge())
+        theirs = imgmsg_to_bgr8(msg)
+        monkeypatch.setattr(ic, "_BRIDGE", None)
+        np.testing.assert_array_equal(ours, theirs, err_msg=encoding)
+
+
+def _pixels_for(encoding: str) -> np.ndarray:
+    spec = ic.ENCODINGS[encoding]
+    shape = BGR.shape[:2] + ((spec.channels,) if spec.channels > 1 else ())
+    return RNG.integers(0, np.iinfo(spec.dtype).max, shape, dtype=spec.dtype)
+

@@ -230,7 +230,8 @@ def compressed_image_size(data: bytes | bytearray | np.ndarray) -> tuple[int, in
 
 
 def compressed_to_bgr8(msg: Any) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (jpeg, png, anything OpenCV reads) to BGR uint8."""
+    """Decode a sensor_msgs/CompressedImage to BGR uint8: JPEG or PNG, whose header size is checked against
+    ``MAX_SIDE`` before decoding (other formats are refused: their size cannot be checked first)."""
     fmt = getattr(msg, "format", "")
     if not isinstance(fmt, str):
         raise ImageConversionError(f"CompressedImage.format must be a string, got {fmt!r}")
