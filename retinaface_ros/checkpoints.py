@@ -57,13 +57,22 @@ def load_failure(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
-def backbone_of(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """'mnet' or 'resnet', recognised from the backbone's key names."""
+def detector_backbone(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """'mnet' or 'resnet' for a RetinaFace state dict, recognised from its backbone's key names; None for
+    anything else (e.g. ImageNet backbone weights, whose keys have no ``body.`` prefix)."""
     if any(key.startswith("body.stage1.") for key in state_dict):
         return "mnet"
     if any(key.startswith("body.layer1.") for key in state_dict):
         return "resnet"
-    raise ValueError("state dict is not a RetinaFace model (no body.stage1.* or body.layer1.* keys)")
+    return None
+
+
+def backbone_of(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """'mnet' or 'resnet', recognised from the backbone's key names; ValueError for other state dicts."""
+    backbone = detector_backbone(state_dict)
+    if backbone is None:
+        raise ValueError("state dict is not a RetinaFace model (no body.stage1.* or body.layer1.* keys)")
+    return backbone
 
 
 def has_mask_head(state_dict: Mapping[str, torch.Tensor]) -> bool:

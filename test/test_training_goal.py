@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from training_helpers import mini_wider_root
 
+from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretrained_kind, resolve_backbone
 
 
@@ -43,7 +44,9 @@ def test_defaults_fill_empty_fields(tmp_path: Path) -> None:
     )
     kwargs = job.learner_kwargs
     assert kwargs["backbone"] == "mnet" and kwargs["device"] == "cpu" and kwargs["log_after"] == 5
-    assert kwargs["epochs"] == 100 and kwargs["batch_size"] == 2 and kwargs["lr"] == 0.001
+    assert not {"epochs", "batch_size", "lr"} & set(kwargs)  # the learner's own defaults apply
+    learner = RetinaFaceLearner(**kwargs)
+    assert (learner.epochs, learner.batch_size, learner.lr) == (100, 2, 0.001)
     assert kwargs["checkpoint_after_iter"] == 1 and kwargs["val_after"] == 0 and kwargs["lr_steps"] == "0"
     assert job.output_path.parent == tmp_path and kwargs["temp_path"] == str(job.output_path / "checkpoints")
     assert job.image_size is None and job.val_dataset_root is None

@@ -22,9 +22,6 @@ BACKBONE_ALIASES = {
     "resnet50": "resnet",
     "resnet-50": "resnet",
 }
-DEFAULT_EPOCHS = 100
-DEFAULT_BATCH_SIZE = 2
-DEFAULT_LR = 0.001
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -101,9 +98,6 @@ def goal_to_job(
     backbone = resolve_backbone(goal.backbone)
     learner_kwargs = {
         "backbone": backbone,
-        "lr": lr if lr > 0 else DEFAULT_LR,
-        "batch_size": int(goal.batch_size) if goal.batch_size > 0 else DEFAULT_BATCH_SIZE,
-        "epochs": int(goal.epochs) if goal.epochs > 0 else DEFAULT_EPOCHS,
         "lr_steps": goal.lr_steps.strip() or "0",
         "flip": bool(goal.flip),
         "checkpoint_after_iter": int(goal.checkpoint_after_iter) if goal.checkpoint_after_iter > 0 else 1,
@@ -113,6 +107,10 @@ def goal_to_job(
         "temp_path": str(output / "checkpoints"),
         "device": resolve_device(goal.device, defaults.default_device, cuda_available),
     }
+    # lr, batch_size and epochs left at 0: the learner's own defaults
+    for name, value in (("lr", lr), ("batch_size", int(goal.batch_size)), ("epochs", int(goal.epochs))):
+        if value > 0:
+            learner_kwargs[name] = value
     return TrainingJob(
         dataset_root=dataset_root,
         val_dataset_root=val_root,
@@ -133,12 +131,6 @@ def pretrained_kind(path: Path) -> str:
     """'model' for a RetinaFace state dict / OpenDR folder, 'backbone' for ImageNet backbone weights."""
     if path.is_dir() or path.suffix == ".json":
         return "model"
-    from retinaface_ros.checkpoints import backbone_of, read_state_dict
+    from retinaface_ros.checkpoints import detector_backbone, read_state_dict
 
-    try:
-        backbone_of(read_state_dict(path))
-    except ValueError as error:
-        if "not a RetinaFace model" in str(error):
-            return "backbone"
-        raise
-    return "model"
+    return "model" if detector_backbone(read_state_dict(path)) else "backbone"
