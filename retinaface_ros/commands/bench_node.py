@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import array
 import json
-import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", default="mnet", choices=("mnet", "resnet"))
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     parser.add_argument("--image", help="image to publish (resized to --width x --height); default: noise")
-    parser.add_argument("--frames", type=int, default=200, help="frames to publish (default 200)")
+    parser.add_argument(
+        "--frames", type=int, default=None, help=f"frames to publish (default 200; {SOAK_FRAMES} with --soak)"
+    )
     parser.add_argument("--rate", type=float, default=30.0, help="publish rate in Hz (default 30)")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -102,16 +104,28 @@ def _percentiles(values_s: list[float]) -> dict[str, float]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    if args.frames <= 0 or args.rate <= 0 or args.width <= 0 or args.height <= 0:
+    frames = args.frames if args.frames is not None else SOAK_FRAMES if args.soak else 200
+    if frames <= 0 or args.rate <= 0 or args.width <= 0 or args.height <= 0:
         raise ValueError("--frames, --rate, --width and --height must be positive")
     if not Path(args.model).exists():
         raise FileNotFoundError(f"--model {args.model} does not exist")
-    frames = SOAK_FRAMES if args.soak and args.frames == 200 else args.frames
     scales = (
         tuple(args.scales) if args.scales else (min(args.height, args.width), max(args.height, args.width))
     )
     image = _frame(args)
 
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)  # ROS_DOMAIN_ID as every node reads it
+    try:
+        return _run(args, frames, scales, image, context)
+    finally:
+        context.try_shutdown()
+
+
+def _run(args: argparse.Namespace, frames: int, scales: tuple, image: np.ndarray, context: Any) -> int:
+    """Publish ``frames`` to a detector node in ``context`` and print (and write) the report."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn
@@ -124,8 +138,6 @@ def handler(args: argparse.Namespace) -> int:
     from retinaface_ros.ros.interfaces import import_vision_msgs
 
     vision_msgs = import_vision_msgs()
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=int(os.environ.get("ROS_DOMAIN_ID", "0")))
     node = DetectorNode(
         context=context,
         parameter_overrides=[
@@ -141,7 +153,6 @@ def handler(args: argparse.Namespace) -> int:
         node.trigger_configure() != TransitionCallbackReturn.SUCCESS
         or node.trigger_activate() != TransitionCallbackReturn.SUCCESS
     ):
-        context.try_shutdown()
         raise ValueError("the detector node did not configure/activate (see the log above)")
     device = node.model.device if node.model else args.device
     client = rclpy.create_node("bench_node_client", context=context)
@@ -231,7 +242,6 @@ def handler(args: argparse.Namespace) -> int:
         }
     node.destroy_node()
     client.destroy_node()
-    context.try_shutdown()
     report = {
         "config": {
             "frames": frames,

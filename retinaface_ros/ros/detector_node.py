@@ -17,7 +17,6 @@ with its own topics under its namespace (``front/image`` → ``front/detections`
 from __future__ import annotations
 
 import array
-import os
 import sys
 import threading
 import time
@@ -487,5 +486,4 @@ def main(args: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

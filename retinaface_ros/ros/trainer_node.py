@@ -13,7 +13,6 @@ shutdown a run stops at the next iteration and writes its checkpoint before the 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -294,5 +293,4 @@ def main(args: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())
