@@ -523,8 +523,8 @@ def test_model_url_is_downloaded_once_into_the_cache(mnet_weights, tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "detection_mobilenet0.25_Final.pth").symlink_to(mnet_weights)  # a file:// mirror, no network
-    params = DetectorParams(
-        model_url=mirror.as_uri(), model_cache_dir=str(tmp_path / "cache"), device="cpu", scales=(240, 320)
+    params = DetectorParams.from_values(
+        {"model_url": mirror.as_uri(), "model_cache_dir": str(tmp_path / "cache"), "device": "cpu"}
     )
     first = load_model(params)
     cached = Path(first.source)

@@ -180,27 +180,28 @@ def _as_scales(value: Any) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class DetectorParams:
-    """All detector settings, validated. Build with :meth:`from_values`; change with :meth:`updated`."""
+    """All detector settings, validated. Build with :meth:`from_values` (the defaults are ``PARAMETERS``');
+    change with :meth:`updated`."""
 
-    backbone: str = "mnet"
-    model_path: str = ""
-    model_url: str = ""
-    model_cache_dir: str = ""
-    device: str = "auto"
-    threshold: float = 0.8
-    nms_threshold: float = 0.4
-    scales: tuple[int, int] = (1024, 1980)
-    mask_thresh: float = 0.8
-    fp16: str = "auto"
-    publish_annotated: bool = True
-    use_compressed: bool = False
-    cameras: tuple[str, ...] = ()
-    qos_reliability: str = "best_effort"
-    qos_depth: int = 1
-    max_rate_hz: float = 0.0
-    diagnostics_period: float = 1.0
-    autostart: bool = True
-    debug_delay_ms: float = 0.0
+    backbone: str
+    model_path: str
+    model_url: str
+    model_cache_dir: str
+    device: str
+    threshold: float
+    nms_threshold: float
+    scales: tuple[int, int]
+    mask_thresh: float
+    fp16: str
+    publish_annotated: bool
+    use_compressed: bool
+    cameras: tuple[str, ...]
+    qos_reliability: str
+    qos_depth: int
+    max_rate_hz: float
+    diagnostics_period: float
+    autostart: bool
+    debug_delay_ms: float
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> DetectorParams:
