@@ -32,6 +32,7 @@ def _launch_setup(context, *args, **kwargs):
             "model_path",
             "device",
             "use_compressed",
+            "qos_reliability",
             "start_trainer",
             "use_rviz",
         )
@@ -43,6 +44,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["device"] = arg["device"]
     if arg["use_compressed"]:
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
+    if arg["qos_reliability"]:
+        overrides["qos_reliability"] = arg["qos_reliability"]
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -109,6 +112,12 @@ def generate_launch_description() -> LaunchDescription:
                 "use_compressed",
                 default_value="",
                 description="true: subscribe to <image_topic>/compressed ('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "qos_reliability",
+                default_value="",
+                description="input QoS, best_effort | reliable ('' = from params_file); reliable for "
+                "large raw frames from another process",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -29,6 +29,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
+from retinaface_ros.ros import messages  # noqa: E402
 from retinaface_ros.ros.detector_node import DetectorNode, load_model, release_model  # noqa: E402
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg, compressed_to_bgr8  # noqa: E402
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs  # noqa: E402
@@ -53,6 +54,7 @@ class Probe:
         self.arrivals: dict[str, float] = {}
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.levels: dict[str, int] = {}
+        self.messages: dict[str, str] = {}
         self.image_pub = self.node.create_publisher(Image, "image", RELIABLE)
         self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed", RELIABLE)
         self.node.create_subscription(VM.Detection2DArray, "detections", self._on_detections, RELIABLE)
@@ -72,6 +74,7 @@ class Probe:
         for status in msg.status:
             self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
             self.levels[status.name] = status.level
+            self.messages[status.name] = status.message
 
     def stamp(self, msg, frame_id: str):
         msg.header.frame_id = frame_id
@@ -320,6 +323,11 @@ def test_live_parameters(ros):
     assert "scales" in node.set_parameters([Parameter("scales", value=[0, 10])])[0].reason
     assert node.params.threshold == 0.9 and node.get_parameter("threshold").value == 0.9
     assert node.set_parameters([Parameter("use_sim_time", value=False)])[0].successful  # rclpy's own
+    # integers for doubles, as `ros2 param set /node max_rate_hz 20` sends them
+    integers = [Parameter("max_rate_hz", value=20), Parameter("threshold", value=1)]
+    assert all(result.successful for result in node.set_parameters(integers))
+    assert node.get_parameter("max_rate_hz").value == 20.0 and node.params.threshold == 1.0
+    assert node.get_parameter("threshold").type_ == Parameter.Type.DOUBLE
     assert all(
         r.successful
         for r in node.set_parameters(
@@ -616,5 +624,37 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
         probe.destroy_node()
+        context.try_shutdown()
+        thread.join(5.0)
+
+
+def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weights, monkeypatch):
+    """A reliable input and a best_effort camera never match: the node says so instead of just waiting."""
+    monkeypatch.setattr(messages, "STARVED_AFTER_S", 0.5)
+    namespace = f"{NS}_starved"
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = cpu_detector(context, namespace, mnet_weights, diagnostics_period=0.2)
+    probe = Probe(context, namespace=namespace)
+    best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    camera = probe.node.create_publisher(Image, "image", best_effort)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(probe.node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    name = node.get_fully_qualified_name()
+    try:
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+        camera.publish(bgr8_to_imgmsg(np.zeros((48, 64, 3), np.uint8)))
+        assert wait_for(lambda: probe.levels.get(name) == DiagnosticStatus.WARN, timeout=10)
+        status = probe.diagnostics[name]
+        assert probe.messages[name].startswith("no frame from 2 publisher(s)") and status["received"] == "0"
+        assert int(status["input_publishers"]) == 2  # the probe's own (idle) and the best_effort camera
+        assert "does not match best_effort publishers" in messages.starved_message(2, 1.0, "reliable")
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        probe.node.destroy_node()
         context.try_shutdown()
         thread.join(5.0)

@@ -34,4 +34,11 @@ else
   echo "tools/env.sh: $_rf_root/install is not built: run \`make setup\`" >&2
 fi
 [ "$_rf_nounset" = 1 ] && set -u
+# The package's executables (detector_node, trainer_node, image_publisher, retinaface): `ros2 run` finds them
+# in lib/retinaface_ros, and without ros2cli they are simply on PATH.
+_rf_lib="$_rf_root/install/retinaface_ros/lib/retinaface_ros"
+if [ -d "$_rf_lib" ]; then
+  case ":$PATH:" in *":$_rf_lib:"*) ;; *) export PATH="$_rf_lib:$PATH" ;; esac
+fi
+unset _rf_lib
 unset _rf_root _rf_venv _rf_nounset

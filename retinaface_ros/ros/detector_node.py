@@ -56,6 +56,7 @@ from retinaface_ros.ros.stats import Stats
 
 NODE_NAME = "retinaface_detector"
 WARN_THROTTLE_S = 2.0
+STARVED_WARN_THROTTLE_S = 30.0  # "publishers but no frames" repeats this seldom in the log
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 LATCHED_QOS = QoSProfile(
     depth=1,
@@ -140,6 +141,7 @@ class DetectorNode(LifecycleNode):
         self._last_start = 0.0
         self._rate_waiting = False
         self._active = False
+        self._activated_at = 0.0
         self._subscriptions: list[Any] = []
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
@@ -256,6 +258,7 @@ class DetectorNode(LifecycleNode):
             for camera, prefix in enumerate(self.params.topic_prefixes)
         ]
         self._active = True
+        self._activated_at = time.monotonic()
         self._publish_label_info()
         topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
         self.get_logger().info(f"active: listening on {topics}")
@@ -453,14 +456,24 @@ class DetectorNode(LifecycleNode):
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
             "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
         }
+        snapshot = self.stats.snapshot()
+        publishers = sum(self.count_publishers(sub.topic_name) for sub in self._subscriptions)
+        extra["input_publishers"] = str(publishers)
+        waited = time.monotonic() - self._activated_at
+        starved = ""
+        if self._active and publishers and not snapshot.received and waited >= messages.STARVED_AFTER_S:
+            assert self.params is not None
+            starved = messages.starved_message(publishers, waited, self.params.qos_reliability)
+            self.get_logger().warning(starved, throttle_duration_sec=STARVED_WARN_THROTTLE_S)
         self._diagnostics_pub.publish(
             messages.diagnostics(
-                self.stats.snapshot(),
+                snapshot,
                 self.get_fully_qualified_name(),
                 extra["device"],
                 self.get_clock().now().to_msg(),
                 self._active,
                 extra,
+                starved,
             )
         )
 

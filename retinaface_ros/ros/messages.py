@@ -72,12 +72,33 @@ def label_info(
     return out
 
 
-def diagnostic_level(snapshot: StatsSnapshot, active: bool, warn_fraction: float = 0.3) -> tuple[int, str]:
-    """(DiagnosticStatus level, message): WARN when a large share of recent input is dropped or rejected."""
+STARVED_AFTER_S = 5.0  # publishers matched this long without a single frame: WARN
+
+
+def starved_message(publishers: int, waited_s: float, reliability: str) -> str:
+    """Why frames may not arrive although the input topic has publishers, and what to try."""
+    if reliability == "reliable":
+        hint = "a reliable input does not match best_effort publishers: try qos_reliability best_effort"
+    else:
+        hint = (
+            "best_effort loses large raw frames between processes (Fast DDS sends what exceeds its shared "
+            "memory as UDP fragments): try qos_reliability reliable, image/compressed or larger socket "
+            "buffers"
+        )
+    return f"no frame from {publishers} publisher(s) in {waited_s:.0f} s; {hint}"
+
+
+def diagnostic_level(
+    snapshot: StatsSnapshot, active: bool, warn_fraction: float = 0.3, starved: str = ""
+) -> tuple[int, str]:
+    """(DiagnosticStatus level, message): WARN when a large share of recent input is dropped or rejected, or
+    when the input has publishers but no frame arrived (``starved``, see :func:`starved_message`)."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     if not active:
         return DiagnosticStatus.OK, "inactive"
+    if starved and snapshot.received == 0:
+        return DiagnosticStatus.WARN, starved
     received = max(snapshot.window_received, 1)
     if snapshot.window_rejected and snapshot.window_rejected / received >= warn_fraction:
         return DiagnosticStatus.WARN, f"rejecting input: {snapshot.last_reject_reason}"
@@ -95,11 +116,12 @@ def diagnostics(
     stamp: Any,
     active: bool,
     extra: dict[str, str] | None = None,
+    starved: str = "",
 ) -> Any:
     """A diagnostic_msgs/DiagnosticArray with one status summarising ``snapshot``."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-    level, message = diagnostic_level(snapshot, active)
+    level, message = diagnostic_level(snapshot, active, starved=starved)
     values = {
         "input_fps": f"{snapshot.input_fps:.2f}",
         "processed_fps": f"{snapshot.processed_fps:.2f}",
