@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from retinaface_ros.commands import UsageError
@@ -17,6 +18,14 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
 )
+
+
+# Dependencies that `pip install .` leaves to the user, and how to get them.
+_OPTIONAL = {
+    "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
+    "onnxruntime": "onnxruntime: pip install onnxruntime",
+    "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, FileNotFoundError) as error:  # UsageError is a ValueError
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as error:
+        if error.name not in _OPTIONAL:
+            raise
+        print(f"retinaface: error: {args.command} needs {_OPTIONAL[error.name]}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `retinaface detect ... | head`: the reader left; no traceback, no error line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as error:  # unwritable --out, full disk, ...: one line, not a traceback
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 1

@@ -330,6 +330,7 @@ def test_bench_rejects_unknown_filter() -> None:
 
     with redirect_stderr(io.StringIO()):
         assert main(["bench", "--backbones", "vgg"]) == 2
+        assert main(["bench", "--warmup", "0"]) == 2  # the warm-up counts the faces
 
 
 def test_batched_torch_postprocess_matches_per_image(model: RetinaFace, frame: np.ndarray) -> None:

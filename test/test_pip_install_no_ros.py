@@ -91,4 +91,21 @@ def test_pip_install_without_ros(tmp_path):
     for script in ("retinaface", "detector_node", "trainer_node", "image_publisher"):
         assert (venv / "bin" / script).is_file(), script
     assert (venv / "share" / "retinaface_ros" / "package.xml").is_file()
+
+    # Without torch the command still explains itself, and a command that needs torch says so in one line.
+    retinaface = str(venv / "bin" / "retinaface")
+    usage = subprocess.run([retinaface, "--help"], env=env, capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 0 and "detect" in usage.stdout, usage.stderr
+    image, model = REPO_ROOT / "docs" / "selfie_annotated.jpg", REPO_ROOT / "package.xml"
+    detect = subprocess.run(
+        [retinaface, "detect", str(image), "--model", str(model)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert detect.returncode == 2 and detect.stderr.strip() == (
+        "retinaface: error: detect needs PyTorch: pip install torch (or pip install .[torch]); Jetson: "
+        "NVIDIA's wheel"
+    ), detect.stderr
     assert (venv / "share" / "ament_index" / "resource_index" / "packages" / "retinaface_ros").is_file()

@@ -20,16 +20,11 @@ import cv2
 import numpy as np
 import torch
 
+from retinaface_ros.benchmark.matrix import INPUTS, REFERENCE_THRESHOLD, THRESHOLD
 from retinaface_ros.benchmark.reference import ReferencePipeline
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.inference import Detector, fast_detector, resize_factor, resized_shape
 from retinaface_ros.model import RetinaFace, config_for
-
-INPUTS = {"640x480": ((480, 640), (480, 640)), "1280x720": ((720, 1280), (1024, 1980))}  # (h, w), scales
-RUNTIMES = ("reference", "torch", "onnxruntime", "torch-fp16")
-EXTRA_RUNTIMES = ("torch-fp16-exact",)  # CUDA, fp16 without the packed in-graph postprocess (not a default)
-THRESHOLD = 0.8  # the learner's default
-REFERENCE_THRESHOLD = 0.02  # detect.py's default
 
 
 def shared_dir() -> Path:

@@ -7,11 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from retinaface_ros.commands import UsageError
+from retinaface_ros.model.config import BACKBONES
 
-BACKBONES = ("mnet", "resnet")
 DEVICES = ("cpu", "cuda")
 
 
@@ -20,7 +18,7 @@ def _csv(value: str) -> list[str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from retinaface_ros.benchmark.runner import EXTRA_RUNTIMES, INPUTS, RUNTIMES
+    from retinaface_ros.benchmark.matrix import EXTRA_RUNTIMES, INPUTS, RUNTIMES
 
     parser = subparsers.add_parser(
         "bench",
@@ -41,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--inputs", type=_csv, default=list(INPUTS), help=",".join(INPUTS))
     parser.add_argument("--batches", type=_csv, default=None, help="batch sizes (default: 1; 1,8 on cuda)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per pipeline (default 20)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up runs (default 3)")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed warm-up runs, ≥ 1: they count the faces (default 3)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--levers", action="store_true", help="also measure each speed lever separately")
     parser.add_argument("--weights", type=Path, default=None, help="mnet .pth (default: shared pretrained)")
@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from retinaface_ros.benchmark import runner
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
@@ -66,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name}: unknown {bad or 'empty'}; choose from {','.join(allowed)}")
     if "cuda" in devices and not torch.cuda.is_available():
         raise UsageError("--devices cuda: PyTorch sees no CUDA GPU")
-    if args.runs < 1 or args.warmup < 0:
-        raise UsageError("--runs must be ≥ 1 and --warmup ≥ 0")
+    if args.runs < 1 or args.warmup < 1:
+        raise UsageError("--runs and --warmup must be ≥ 1 (the warm-up also counts the faces)")
     try:
         batches = None if args.batches is None else [int(b) for b in args.batches]
     except ValueError as error:
@@ -154,7 +156,8 @@ def _progress(group: list[dict]) -> None:
             f"# {r['backbone']} {r['device']} {r['input']} b{r['batch']} {r['runtime']}: "
             f"pre {r['preprocess_ms']['median']:.2f} fwd {r['forward_ms']['median']:.2f} "
             f"post {r['postprocess_ms']['median']:.2f} total {r['total_ms']['median']:.2f} ms, "
-            f"{r['fps']} img/s, x{r['speedup_vs_reference']}"
+            f"{r['fps']} img/s"
+            + (f", x{r['speedup_vs_reference']}" if r["speedup_vs_reference"] is not None else "")
             + (
                 f", packed {r['packed']} (larger top-k {r['larger_top_k']}) fallbacks "
                 f"{r['fallback_overflow']}+{r['fallback_not_converged']}"

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from retinaface_ros.atomic_files import write_atomically
+from retinaface_ros.model.config import BACKBONES
 
 SOAK_FRAMES = 10_000
 RSS_GROWTH_LIMIT = 0.05
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Publish frames to an in-process detector node over DDS and measure what comes back.",
     )
     parser.add_argument("--model", required=True, help=".pth file or OpenDR model folder")
-    parser.add_argument("--backbone", default="mnet", choices=("mnet", "resnet"))
+    parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     parser.add_argument("--image", help="image to publish (resized to --width x --height); default: noise")
     parser.add_argument(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from retinaface_ros.commands import UsageError
-from retinaface_ros.model import BACKBONES
+from retinaface_ros.model.config import BACKBONES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from retinaface_ros.model import BACKBONES
+from retinaface_ros.model.config import BACKBONES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

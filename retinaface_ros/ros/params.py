@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from retinaface_ros.detections import InferenceParams
+from retinaface_ros.model.config import BACKBONES
 
-BACKBONES = ("mnet", "resnet")
 RELIABILITIES = ("best_effort", "reliable")
 FP16_MODES = ("auto", "true", "false")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
