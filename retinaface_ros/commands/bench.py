@@ -54,14 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from retinaface_ros.benchmark import runner
+    from retinaface_ros.benchmark import matrix, runner
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for name, values, allowed in (
         ("backbones", args.backbones, BACKBONES),
         ("devices", devices, DEVICES),
-        ("runtimes", args.runtimes, runner.RUNTIMES + runner.EXTRA_RUNTIMES),
-        ("inputs", args.inputs, tuple(runner.INPUTS)),
+        ("runtimes", args.runtimes, matrix.RUNTIMES + matrix.EXTRA_RUNTIMES),
+        ("inputs", args.inputs, tuple(matrix.INPUTS)),
     ):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         for device_name in devices:
             device = torch.device(device_name)
             for size in args.inputs:
-                scales = runner.INPUTS[size][1]
+                scales = matrix.INPUTS[size][1]
                 for batch in batches or ([1, 8] if device.type == "cuda" else [1]):
                     frames = runner.test_frames(size, batch, args.image)
                     pipes = runner.build_pipelines(
@@ -125,11 +125,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(out: Path | None, rows: list[dict], levers: list[dict], args: argparse.Namespace) -> str:
     """The report as JSON text, also written to ``out`` (after every group, so a cut-off run keeps rows)."""
-    from retinaface_ros.benchmark import runner
+    from retinaface_ros.benchmark import matrix, runner
 
     report = {
         "machine": runner.machine(),
-        "settings": {"runs": args.runs, "warmup": args.warmup, "threshold": runner.THRESHOLD},
+        "settings": {"runs": args.runs, "warmup": args.warmup, "threshold": matrix.THRESHOLD},
         "rows": rows,
     }
     if args.levers:
