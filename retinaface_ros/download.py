@@ -194,7 +194,11 @@ def fetch(res: Resource, root: Path, base: str | None, verbose: bool = True) -> 
             return target
     address = source_url(res, base)
     with atomic_output(target) as out:  # creates the folder  # verified before it is renamed into place
-        _stream(address, out, verbose, target.name)
+        try:
+            _stream(address, out, verbose, target.name)
+        except DownloadError as error:
+            where = "this mirror" if base else "offline? a mirror (url= or $RETINAFACE_DOWNLOAD_URL)"
+            raise DownloadError(f"{error} ({where} must serve {res.name!r})") from error
         out.flush()
         verify(res, Path(out.name), address)
     if verbose:

@@ -97,8 +97,6 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     device = params.device
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
-        if device == "cpu" and log is not None:
-            log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU")
     fp16 = params.fp16 == "true" or (params.fp16 == "auto" and device.startswith("cuda"))
     if fp16 and not device.startswith("cuda"):
         raise ParameterError("fp16=true needs a CUDA device; use fp16 'auto' or 'false' on the CPU")
@@ -114,6 +112,8 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
         source = download(params.backbone, path=cache, mode="pretrained", verbose=False, url=base)
     else:
         raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
+    if params.device == "auto" and device == "cpu" and log is not None:
+        log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU", once=True)
     learner = RetinaFaceLearner(backbone=params.backbone, device=device, fp16=fp16)
     learner.load(source, verbose=False)
     learner.detect_arrays(np.zeros((240, 320, 3), np.uint8), 0.99, 0.4, params.scales)  # warm-up
