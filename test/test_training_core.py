@@ -22,8 +22,8 @@ from retinaface_ros.model.config import config_for
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_path, fit, load_checkpoint, match
 from retinaface_ros.training.augment import mirror, random_crop
+from retinaface_ros.training.batches import collate
 from retinaface_ros.training.checkpoint import save_checkpoint
-from retinaface_ros.training.loop import collate
 from retinaface_ros.types import BoundingBoxList
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +401,7 @@ def test_resnet_backbone_trains_too() -> None:
 
 
 def test_flip_appends_a_mirrored_copy_of_each_image() -> None:
-    from retinaface_ros.training.loop import TrainingSet
+    from retinaface_ros.training.batches import TrainingSet
 
     data = mini_wider("train", 2)
     plain = TrainingSet(data, TrainTransform(160, augment=False), mirror=True)

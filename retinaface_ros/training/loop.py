@@ -8,27 +8,27 @@ have done from there on.
 from __future__ import annotations
 
 import datetime
-import itertools
 import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from retinaface_ros.atomic_files import remove_stale_temp_files
 from retinaface_ros.checkpoints import has_mask_head, read_state_dict
-from retinaface_ros.datasets import ANNOTATION_COLUMNS
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
+from retinaface_ros.training.batches import DEFAULT_SEED, SkippingSampler, TrainingSet, collate
 from retinaface_ros.training.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -39,70 +39,8 @@ from retinaface_ros.training.checkpoint import (
 from retinaface_ros.training.loss import MultiBoxLoss
 
 HISTORY_KEYS = ("loss", "loss_box", "loss_class", "loss_landmarks", "lr")
-DEFAULT_SEED = 0
 DISTRIBUTED_TIMEOUT = datetime.timedelta(hours=1)  # for the process group fit creates itself
 MIN_IMAGE_SIZE = 64  # the deepest feature map (stride 32) keeps 2×2 cells: BatchNorm works on a batch of one
-
-
-# ------------------------------------------------------------------------------------------------- data
-class TrainingSet(Dataset):
-    """A DetectionDataset seen through :class:`TrainTransform`; ``mirror=True`` appends a mirrored copy."""
-
-    def __init__(
-        self, dataset: Any, transform: TrainTransform, mirror: bool = False, seed: int = DEFAULT_SEED
-    ):
-        self.dataset = dataset
-        self.transform = transform
-        self.mirror = mirror
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.dataset) * (2 if self.mirror else 1)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        base = len(self.dataset)
-        image, annotations = self.dataset[index % base]
-        annotations = np.asarray(annotations)
-        if annotations.ndim != 2 or annotations.shape[1] != ANNOTATION_COLUMNS:
-            raise ValueError(
-                f"{type(self.dataset).__name__}[{index % base}]: annotations must be N x "
-                f"{ANNOTATION_COLUMNS} (box, 5 landmarks, landmark flag), got shape {annotations.shape}"
-            )
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, targets = self.transform(image, annotations, rng, mirrored=index >= base)
-        return torch.from_numpy(image), torch.from_numpy(targets)
-
-
-class SkippingSampler(Sampler):
-    """``sampler`` without its first ``skip`` indices (set for the epoch a stopped run resumes in)."""
-
-    def __init__(self, sampler: Sampler) -> None:
-        self.sampler = sampler
-        self.skip = 0
-
-    def __iter__(self) -> Iterator[int]:
-        return itertools.islice(iter(self.sampler), self.skip, None)
-
-    def __len__(self) -> int:
-        return max(0, len(self.sampler) - self.skip)  # type: ignore[arg-type]
-
-
-def collate(
-    batch: list[tuple[torch.Tensor, torch.Tensor]],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack images; pad targets to the most faces in the batch → (images, targets B×M×15, valid B×M)."""
-    images = torch.stack([image for image, _ in batch])
-    most = max(len(t) for _, t in batch)
-    targets = torch.zeros((len(batch), most, 15), dtype=torch.float32)
-    valid = torch.zeros((len(batch), most), dtype=torch.bool)
-    for i, (_, t) in enumerate(batch):
-        targets[i, : len(t)] = t
-        valid[i, : len(t)] = True
-    return images, targets, valid
 
 
 # ------------------------------------------------------------------------------------------------- setup
@@ -155,9 +93,7 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
                 f"checkpoint_load_iter={epoch}: no checkpoint {checkpoint_path(folder, prefix, epoch)} "
                 f"nor {stopped}*.pth of a run stopped in that epoch"
             )
-    size = image_size if image_size is not None else getattr(learner, "image_size", None)
-    if size is None:
-        size = learner.config.train_image_size
+    size = learner.config.train_image_size if image_size is None else image_size
     if not _is_integer(size) or size < MIN_IMAGE_SIZE or size % 32:
         raise ValueError(f"image_size must be a multiple of 32 of at least {MIN_IMAGE_SIZE}, got {size!r}")
     return int(size)
@@ -223,7 +159,7 @@ def _initial_model(
             "from_scratch=True"
         )
     model = _new_model(learner.backbone, seed)
-    path = pretrained_backbone or getattr(learner, "pretrained_backbone", None)
+    path = pretrained_backbone
     if not path:
         from retinaface_ros.download import download
 
@@ -295,8 +231,8 @@ def fit(
 
     Starting point: the checkpoint ``checkpoint_load_iter`` names (network, mask head and all weights);
     else random init if ``from_scratch``; else the learner's loaded model (fine-tune; an ONNX-only learner is
-    refused); else the ImageNet backbone at ``pretrained_backbone`` (or ``learner.pretrained_backbone``, or
-    ``download``). On any error the learner keeps its pre-fit model and weights (in eval mode).
+    refused); else the ImageNet backbone at ``pretrained_backbone`` (or from ``download``). On any error the
+    learner keeps its pre-fit model and weights (in eval mode).
     ``callback(info)`` runs every ``log_after`` iterations and at each epoch end (rank 0 only);
     ``should_stop()`` is checked every iteration: training then stops, saves a checkpoint (when
     ``temp_path`` is set) and returns with ``stopped=True``. Under torchrun (WORLD_SIZE > 1) it trains with
@@ -319,26 +255,20 @@ def fit(
     main = rank == 0
     verbose = verbose and main
     before = _snapshot(learner)
+    options = _Options(
+        from_scratch=from_scratch,
+        silent=silent or not main,
+        verbose=verbose,
+        image_size=size,
+        pretrained_backbone=pretrained_backbone,
+        callback=callback if main else None,
+        should_stop=should_stop,
+        augment=augment,
+        num_workers=num_workers,
+        seed=seed,
+    )
     try:
-        return _train(
-            learner,
-            dataset,
-            val_dataset,
-            from_scratch,
-            silent or not main,
-            verbose,
-            size,
-            pretrained_backbone,
-            callback if main else None,
-            should_stop,
-            augment,
-            num_workers,
-            seed,
-            device,
-            distributed,
-            world,
-            rank,
-        )
+        return _TrainingRun(learner, dataset, val_dataset, options, _Ranks(device, world, rank)).run()
     except BaseException:
         _restore(learner, before)
         raise
@@ -347,252 +277,303 @@ def fit(
             dist.destroy_process_group()
 
 
-def _train(
-    learner: Any,
-    dataset: Any,
-    val_dataset: Any,
-    from_scratch: bool,
-    silent: bool,
-    verbose: bool,
-    size: int,
-    pretrained_backbone: str | Path | None,
-    callback: Callable[[dict], None] | None,
-    should_stop: Callable[[], bool] | None,
-    augment: bool,
-    num_workers: int | None,
-    seed: int,
-    device: torch.device,
-    distributed: bool,
-    world: int,
-    rank: int,
-) -> dict:
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class _Options:
+    """What ``fit`` was asked for, resolved (rank 0 alone logs and reports)."""
 
-    main = rank == 0
-    cfg = learner.config
-    resume_path, resume = _read_resume_checkpoint(learner)
-    model = _initial_model(learner, from_scratch, pretrained_backbone, verbose, seed, resume)
-    model = model.to(device).train()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=learner.lr, momentum=learner.momentum, weight_decay=learner.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=learner.lr_steps_list, gamma=0.1)
-    history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
-    start_epoch = 0
-    resume_batches = 0  # batches of start_epoch already run (a stopped run's checkpoint)
-    resume_sums, resume_count = [0.0] * 4, 0
-    temp_path = Path(learner.temp_path) if learner.temp_path else None
-    if main and temp_path is not None:
-        temp_path.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(temp_path)
-    if resume is not None:
-        path, state = resume_path, resume
+    from_scratch: bool
+    silent: bool
+    verbose: bool
+    image_size: int
+    pretrained_backbone: str | Path | None
+    callback: Callable[[dict], None] | None
+    should_stop: Callable[[], bool] | None
+    augment: bool
+    num_workers: int | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class _Ranks:
+    """Where this process trains: its device, and its place among the torchrun ranks (1 rank without)."""
+
+    device: torch.device
+    world: int = 1
+    rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def any(self, flag: bool) -> bool:
+        """``flag`` of any rank (every rank learns it, so that they stop together)."""
+        if not self.distributed:
+            return flag
+        tensor = torch.tensor([int(flag)], device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return bool(tensor.item())
+
+    def mean(self, values: list[float]) -> list[float]:
+        """``values`` averaged over the ranks."""
+        if not self.distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return (tensor / self.world).tolist()
+
+
+class _TrainingRun:
+    """One ``fit``: the network, optimiser, schedule and data, set up (or resumed), then :meth:`run`."""
+
+    def __init__(self, learner: Any, dataset: Any, val_dataset: Any, options: _Options, ranks: _Ranks):
+        self.learner, self.val_dataset, self.options, self.ranks = learner, val_dataset, options, ranks
+        device, cfg = ranks.device, learner.config
+        resume_path, resume = _read_resume_checkpoint(learner)
+        seed = options.seed
+        model = _initial_model(
+            learner, options.from_scratch, options.pretrained_backbone, options.verbose, seed, resume
+        )
+        self.model = model.to(device).train()
+        self.optimizer = torch.optim.SGD(
+            model.parameters(), lr=learner.lr, momentum=learner.momentum, weight_decay=learner.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=learner.lr_steps_list, gamma=0.1
+        )
+        self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
+        self.start_epoch = 0
+        self.resume_batches = 0  # batches of start_epoch already run (a stopped run's checkpoint)
+        self.resume_sums, self.resume_count = [0.0] * 4, 0
+        self.temp_path = Path(learner.temp_path) if learner.temp_path else None
+        if ranks.main and self.temp_path is not None:
+            self.temp_path.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.temp_path)
+        if resume is not None:
+            seed = self._resume(resume_path, resume)
+        self.seed = seed
+
+        train_set = TrainingSet(
+            dataset, TrainTransform(options.image_size, cfg.mean_bgr, options.augment), learner.flip, seed
+        )
+        if ranks.distributed:
+            self.sampler: Sampler = DistributedSampler(
+                train_set, num_replicas=ranks.world, rank=ranks.rank, shuffle=learner.shuffle, seed=seed
+            )
+        elif learner.shuffle:
+            self.sampler = RandomSampler(train_set, generator=torch.Generator())
+        else:
+            self.sampler = SequentialSampler(train_set)
+        workers = options.num_workers
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
+        self.train_set, self.skipping = train_set, SkippingSampler(self.sampler)
+        self.loader = DataLoader(
+            train_set,
+            batch_size=learner.batch_size,
+            sampler=self.skipping,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+            drop_last=False,
+        )
+        self.net: torch.nn.Module = self.model
+        if ranks.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=self.model.with_mask_head,
+            )
+        self.criterion = MultiBoxLoss(cfg.variances)
+        self.priors = make_priors(options.image_size, options.image_size, cfg.min_sizes, cfg.steps).to(device)
+        self.iterations_per_epoch = len(self.loader)
+        self.total_iterations = (learner.epochs - self.start_epoch) * self.iterations_per_epoch
+        self.done_iterations = 0
+        self.started = time.monotonic()
+        history = self.history
+        self.val_recall = history["val_recall"][-1] if history.get("val_recall") else -1.0
+        self.last_checkpoint: str | None = None
+
+    def _resume(self, path: Path | None, state: dict[str, Any]) -> int:
+        """Load a training checkpoint's weights, optimiser, schedule, RNG, history and place in the data;
+        returns its seed."""
         try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(
-                f"training checkpoint {path} does not fit the {learner.backbone} RetinaFace: {error}"
+                f"training checkpoint {path} does not fit the {self.learner.backbone} RetinaFace: {error}"
             ) from error
         torch.set_rng_state(state["torch_rng"])
-        seed = int(state["seed"])
-        start_epoch = int(state["epoch"])
-        resume_batches = int(state.get("iteration", 0))
+        self.start_epoch = int(state["epoch"])
+        self.resume_batches = int(state.get("iteration", 0))
         partial = state.get("partial_epoch") or {"sums": [0.0] * 4, "count": 0}
-        resume_sums, resume_count = [float(v) for v in partial["sums"]], int(partial["count"])
-        history = {key: list(value) for key, value in state["history"].items()}
-        if verbose:
-            within = f", after batch {resume_batches}" if resume_batches else ""
-            print(f"Resumed from {path}: epoch {start_epoch}{within}, lr {_learning_rate(optimizer):g}")
+        self.resume_sums, self.resume_count = [float(v) for v in partial["sums"]], int(partial["count"])
+        self.history = {key: list(value) for key, value in state["history"].items()}
+        if self.options.verbose:
+            within = f", after batch {self.resume_batches}" if self.resume_batches else ""
+            lr = _learning_rate(self.optimizer)
+            print(f"Resumed from {path}: epoch {self.start_epoch}{within}, lr {lr:g}")
+        return int(state["seed"])
 
-    train_set = TrainingSet(
-        dataset, TrainTransform(size, cfg.mean_bgr, augment), mirror=learner.flip, seed=seed
-    )
-    if distributed:
-        sampler = DistributedSampler(
-            train_set, num_replicas=world, rank=rank, shuffle=learner.shuffle, seed=seed
-        )
-    elif learner.shuffle:
-        sampler = RandomSampler(train_set, generator=torch.Generator())
-    else:
-        sampler = SequentialSampler(train_set)
-    if num_workers is None:
-        num_workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
-    skipping = SkippingSampler(sampler)
-    loader = DataLoader(
-        train_set,
-        batch_size=learner.batch_size,
-        sampler=skipping,
-        num_workers=num_workers,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-        drop_last=False,
-    )
-    net: torch.nn.Module = model
-    if distributed:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=model.with_mask_head,
-        )
-    criterion = MultiBoxLoss(cfg.variances)
-    priors = make_priors(size, size, cfg.min_sizes, cfg.steps).to(device)
-    iterations_per_epoch = len(loader)
-    total_iterations = (learner.epochs - start_epoch) * iterations_per_epoch
-    done_iterations = 0
-    started = time.monotonic()
-    val_recall = history["val_recall"][-1] if history.get("val_recall") else -1.0
-    stopped = False
-    last_checkpoint: str | None = None
+    # -------------------------------------------------------------------------------------------- the run
+    def run(self) -> dict:
+        """Train the remaining epochs (or until stopped); the learner gets the trained model."""
+        learner, stopped = self.learner, False
+        for epoch in range(self.start_epoch, learner.epochs):
+            stopped = self._epoch(epoch)
+            if stopped:
+                break
+        learner.device = self.ranks.device  # under DDP each rank keeps its own GPU
+        learner.set_model(self.model)
+        history = self.history
+        history["epochs_completed"] = len(history["loss"])
+        history["stopped"] = stopped
+        history["last_checkpoint"] = self.last_checkpoint
+        history["image_size"] = self.options.image_size
+        return history
 
-    def save(epoch: int, iteration: int = 0, partial: dict[str, Any] | None = None) -> str | None:
+    def _epoch(self, epoch: int) -> bool:
+        """One epoch (from the resumed batch on, for a stopped run's epoch); True when it was stopped."""
+        from tqdm import tqdm
+
+        learner, options = self.learner, self.options
+        self.train_set.set_epoch(epoch)
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
+        elif isinstance(self.sampler, RandomSampler):
+            self.sampler.generator.manual_seed(self.seed * 1_000_003 + epoch)
+        sums = torch.zeros(4, dtype=torch.float64)
+        count = 0
+        self.skipping.skip = 0
+        if epoch == self.start_epoch and self.resume_batches:
+            self.skipping.skip = self.resume_batches * learner.batch_size
+            sums += torch.tensor(self.resume_sums, dtype=torch.float64)
+            count = self.resume_count
+        first = self.skipping.skip // learner.batch_size
+        lr = _learning_rate(self.optimizer)
+        progress = tqdm(
+            self.loader, desc=f"epoch {epoch + 1}/{learner.epochs}", disable=options.silent, leave=False
+        )
+        iteration = first - 1
+        stopped = False
+        for iteration, batch in enumerate(progress, start=first):
+            if options.should_stop is not None and self.ranks.any(bool(options.should_stop())):
+                stopped = True
+                break
+            losses = self._step(batch, epoch, iteration)
+            sums += torch.tensor(losses, dtype=torch.float64)
+            count += 1
+            self.done_iterations += 1
+            if (iteration + 1) % learner.log_after == 0:
+                progress.set_postfix(loss=f"{losses[0]:.3f}", lr=f"{lr:.2e}")
+                self._report("iteration", epoch, iteration, losses)
+        progress.close()
+        if stopped:
+            partial = {"sums": sums.tolist(), "count": count}
+            self.last_checkpoint = self._save(epoch, iteration, partial) or self.last_checkpoint
+            if options.verbose:
+                where = f"epoch {epoch}, iteration {iteration}"
+                print(f"Training stopped at {where}; checkpoint {self.last_checkpoint}")
+            return True
+        means = self.ranks.mean((sums / max(count, 1)).tolist())
+        for key, value in zip(HISTORY_KEYS, [*means, lr], strict=True):
+            self.history[key].append(value)
+        self.scheduler.step()
+        if learner.val_after and self.val_dataset is not None and (epoch + 1) % learner.val_after == 0:
+            self._validate(epoch)
+        if options.verbose:
+            validated = self.history.get("val_epoch", [None])[-1] == epoch + 1
+            extra = f", val recall {self.val_recall:.3f}" if validated else ""
+            print(
+                f"epoch {epoch + 1}/{learner.epochs}: loss {means[0]:.4f} (box {means[1]:.4f}, class "
+                f"{means[2]:.4f}, landmarks {means[3]:.4f}), lr {lr:g}{extra}"
+            )
+        self._report("epoch_end", epoch, max(iteration, 0), means)
+        if learner.checkpoint_after_iter and (epoch + 1) % learner.checkpoint_after_iter == 0:
+            self.last_checkpoint = self._save(epoch + 1) or self.last_checkpoint
+        return False
+
+    def _step(self, batch: tuple[torch.Tensor, ...], epoch: int, iteration: int) -> list[float]:
+        """One optimiser step on ``batch``; its four losses. A non-finite loss (on any rank) stops the run
+        before the step, so the weights never see it."""
+        device = self.ranks.device
+        images, targets, valid = (tensor.to(device) for tensor in batch)
+        loss, loss_box, loss_class, loss_landm = self.criterion(self.net(images), self.priors, targets, valid)
+        losses = [float(v.detach()) for v in (loss, loss_box, loss_class, loss_landm)]
+        here = all(math.isfinite(v) for v in losses)
+        if self.ranks.any(not here):
+            raise FloatingPointError(
+                f"loss became {losses[0] if not here else 'non-finite on another rank'} at epoch {epoch}, "
+                f"iteration {iteration}: lower lr (or check the annotations)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return losses
+
+    def _validate(self, epoch: int) -> None:
+        """Recall on the validation set (rank 0; the others wait)."""
+        if self.ranks.main:
+            self.learner.set_model(self.model)  # eval mode, fresh inference detector
+            metrics = self.learner.eval(self.val_dataset, verbose=False, pyramid=False, flip=False)
+            self.val_recall = float(metrics["recall"])
+            self.history.setdefault("val_recall", []).append(self.val_recall)
+            self.history.setdefault("val_epoch", []).append(epoch + 1)
+            self.model.train()
+        if self.ranks.distributed:
+            dist.barrier()
+
+    def _save(self, epoch: int, iteration: int = 0, partial: dict[str, Any] | None = None) -> str | None:
         """Checkpoint the state at batch ``iteration`` of epoch ``epoch`` (0: the epoch's start, named after
         the ``epoch`` completed ones; else a stopped run, with the epoch's running loss sums)."""
-        if not main or temp_path is None:
+        if not self.ranks.main or self.temp_path is None:
             return None
+        learner = self.learner
         if iteration:
-            path = stopped_checkpoint_path(temp_path, learner.prefix, epoch, iteration)
+            path = stopped_checkpoint_path(self.temp_path, learner.prefix, epoch, iteration)
         else:
-            path = checkpoint_path(temp_path, learner.prefix, epoch)
+            path = checkpoint_path(self.temp_path, learner.prefix, epoch)
         save_checkpoint(
             path,
             {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "epoch": epoch,
                 "iteration": iteration,
                 "partial_epoch": partial,
-                "seed": seed,
+                "seed": self.seed,
                 "torch_rng": torch.get_rng_state(),
-                "history": history,
+                "history": self.history,
                 "backbone": learner.backbone,
-                "image_size": size,
+                "image_size": self.options.image_size,
             },
         )
         return str(path)
 
-    def report(event: str, epoch: int, iteration: int, losses: list[float]) -> None:
+    def _report(self, event: str, epoch: int, iteration: int, losses: list[float]) -> None:
+        callback = self.options.callback
         if callback is None:
             return
-        elapsed = time.monotonic() - started
-        eta = elapsed / done_iterations * (total_iterations - done_iterations) if done_iterations else -1.0
+        done, total = self.done_iterations, self.total_iterations
+        eta = (time.monotonic() - self.started) / done * (total - done) if done else -1.0
         callback(
             {
                 "event": event,
                 "epoch": epoch,
                 "iteration": iteration,
-                "iterations_per_epoch": iterations_per_epoch,
+                "iterations_per_epoch": self.iterations_per_epoch,
                 "loss": losses[0],
                 "loss_box": losses[1],
                 "loss_class": losses[2],
                 "loss_landmarks": losses[3],
-                "lr": _learning_rate(optimizer),
+                "lr": _learning_rate(self.optimizer),
                 "eta_sec": eta,
-                "val_recall": val_recall,
+                "val_recall": self.val_recall,
             }
         )
-
-    def all_finite(losses: list[float]) -> bool:
-        finite = all(math.isfinite(v) for v in losses)
-        if distributed:  # every rank stops together (none left waiting in the gradient all-reduce)
-            flag = torch.tensor([int(not finite)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            finite = not flag.item()
-        return finite
-
-    def stop_requested() -> bool:
-        flag = bool(should_stop()) if should_stop is not None else False
-        if distributed and should_stop is not None:
-            tensor = torch.tensor([int(flag)], device=device)
-            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-            flag = bool(tensor.item())
-        return flag
-
-    epoch = start_epoch
-    for epoch in range(start_epoch, learner.epochs):
-        train_set.set_epoch(epoch)
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        elif isinstance(sampler, RandomSampler):
-            sampler.generator.manual_seed(seed * 1_000_003 + epoch)
-        sums = torch.zeros(4, dtype=torch.float64)
-        count = 0
-        skipping.skip = 0
-        if epoch == start_epoch and resume_batches:
-            skipping.skip = resume_batches * learner.batch_size
-            sums += torch.tensor(resume_sums, dtype=torch.float64)
-            count = resume_count
-        first = skipping.skip // learner.batch_size
-        lr = _learning_rate(optimizer)
-        progress = tqdm(loader, desc=f"epoch {epoch + 1}/{learner.epochs}", disable=silent, leave=False)
-        iteration = first - 1
-        for iteration, (images, targets, valid) in enumerate(progress, start=first):
-            if stop_requested():
-                stopped = True
-                break
-            images, targets, valid = images.to(device), targets.to(device), valid.to(device)
-            outputs = net(images)
-            loss, loss_box, loss_class, loss_landm = criterion(outputs, priors, targets, valid)
-            losses = [float(v.detach()) for v in (loss, loss_box, loss_class, loss_landm)]
-            if not all_finite(losses):  # before the step: non-finite gradients never reach the weights
-                here = all(math.isfinite(v) for v in losses)
-                raise FloatingPointError(
-                    f"loss became {'non-finite on another rank' if here else losses[0]} at epoch {epoch}, "
-                    f"iteration {iteration}: lower lr (or check the annotations)"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sums += torch.tensor(losses, dtype=torch.float64)
-            count += 1
-            done_iterations += 1
-            if (iteration + 1) % learner.log_after == 0:
-                progress.set_postfix(loss=f"{losses[0]:.3f}", lr=f"{lr:.2e}")
-                report("iteration", epoch, iteration, losses)
-        progress.close()
-        if stopped:
-            partial = {"sums": sums.tolist(), "count": count}
-            last_checkpoint = save(epoch, iteration, partial) or last_checkpoint
-            if verbose:
-                print(
-                    f"Training stopped at epoch {epoch}, iteration {iteration}; checkpoint {last_checkpoint}"
-                )
-            break
-        means = (sums / max(count, 1)).tolist()
-        if distributed:
-            reduced = torch.tensor(means, dtype=torch.float64, device=device)
-            dist.all_reduce(reduced)
-            means = (reduced / world).tolist()
-        for key, value in zip(HISTORY_KEYS, [*means, lr], strict=True):
-            history[key].append(value)
-        scheduler.step()
-        if learner.val_after and val_dataset is not None and (epoch + 1) % learner.val_after == 0:
-            if main:
-                learner.set_model(model)  # eval mode, fresh inference detector
-                metrics = learner.eval(val_dataset, verbose=False, pyramid=False, flip=False)
-                val_recall = float(metrics["recall"])
-                history.setdefault("val_recall", []).append(val_recall)
-                history.setdefault("val_epoch", []).append(epoch + 1)
-                model.train()
-            if distributed:
-                dist.barrier()
-        if verbose:
-            extra = (
-                f", val recall {val_recall:.3f}" if history.get("val_epoch", [None])[-1] == epoch + 1 else ""
-            )
-            print(
-                f"epoch {epoch + 1}/{learner.epochs}: loss {means[0]:.4f} (box {means[1]:.4f}, class "
-                f"{means[2]:.4f}, landmarks {means[3]:.4f}), lr {lr:g}{extra}"
-            )
-        report("epoch_end", epoch, max(iteration, 0), means)
-        if learner.checkpoint_after_iter and (epoch + 1) % learner.checkpoint_after_iter == 0:
-            last_checkpoint = save(epoch + 1) or last_checkpoint
-    learner.device = device  # under DDP each rank keeps its own GPU
-    learner.set_model(model)
-    history["epochs_completed"] = len(history["loss"])
-    history["stopped"] = stopped
-    history["last_checkpoint"] = last_checkpoint
-    history["image_size"] = size
-    return history
