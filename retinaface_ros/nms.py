@@ -38,6 +38,18 @@ def nms(
 _ROUNDS_PER_CHECK = 3
 
 
+def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
+    """IoU of every pair of (..., k, 4) boxes (x1, y1, x2, y2) → (..., k, k), pixel-inclusive (widths and
+    heights + 1) as the reference computes it; x and y side by side, so a few kernels on the GPU."""
+    top_left, bottom_right = boxes[..., :, None, :2], boxes[..., :, None, 2:]  # (..., k, 1, 2)
+    sides = bottom_right - top_left + 1
+    areas = sides[..., 0, 0] * sides[..., 0, 1]
+    overlap = torch.minimum(bottom_right, bottom_right.transpose(-3, -2))
+    overlap = (overlap - torch.maximum(top_left, top_left.transpose(-3, -2)) + 1).clamp_(min=0)
+    inter = overlap[..., 0] * overlap[..., 1]
+    return inter / (areas[..., :, None] + areas[..., None, :] - inter)
+
+
 def nms_torch(
     boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, groups: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -54,13 +66,7 @@ def nms_torch(
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)  # ties keep their given order
     b = boxes[order].float()
-    areas = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    top_left = torch.maximum(b[:, None, :2], b[None, :, :2])
-    bottom_right = torch.minimum(b[:, None, 2:], b[None, :, 2:])
-    wh = (bottom_right - top_left + 1).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    iou = inter / (areas[:, None] + areas[None, :] - inter)
-    over = iou > iou_threshold
+    over = pairwise_iou(b) > iou_threshold
     if groups is not None:
         g = groups[order]
         over &= g[:, None] == g[None, :]

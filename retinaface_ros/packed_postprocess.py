@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
-from retinaface_ros.nms import POST_NMS_TOP_K
+from retinaface_ros.nms import POST_NMS_TOP_K, pairwise_iou
 
 
 def packed_postprocess(
@@ -59,15 +59,7 @@ def packed_postprocess(
     else:
         classes = torch.zeros_like(top_scores)
 
-    # Pairwise IoU with x and y side by side (the same arithmetic per element as nms_torch, fewer kernels).
-    top_left, bottom_right = boxes[..., None, :2], boxes[..., None, 2:]  # n×k×1×2
-    sides = bottom_right - top_left + 1
-    areas = sides[..., 0, 0] * sides[..., 0, 1]
-    overlap = torch.minimum(bottom_right, bottom_right.transpose(1, 2))
-    overlap = (overlap - torch.maximum(top_left, top_left.transpose(1, 2)) + 1).clamp_(min=0)  # n×k×k×2
-    inter = overlap[..., 0] * overlap[..., 1]
-    iou = inter / (areas[:, :, None] + areas[:, None, :] - inter)
-    over = iou > nms_threshold
+    over = pairwise_iou(boxes) > nms_threshold  # pixel-inclusive, as nms_torch
     # One round: keep_j = max(0, valid_j − Σ_i keep_i · suppresses_ij), suppresses_ij = i (higher score)
     # overlaps j; as one product of the state [keep, 1] with [[−suppresses], [valid]] and one clamp into
     # keep. Sums of 0/±1 terms: exact in fp16, and never 0 when a suppressor is kept. Candidates past the
