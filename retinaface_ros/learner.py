@@ -19,7 +19,7 @@ import torch
 from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.detections import Detections, InferenceParams
 from retinaface_ros.inference import Detector, as_bgr_image, fast_detector
-from retinaface_ros.model import BACKBONES, RetinaFace, config_for
+from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 
 CLASSES = ["face", "masked_face"]
@@ -174,7 +174,8 @@ class RetinaFaceLearner:
 
     # ----------------------------------------------------------------------------------------- model state
     @property
-    def config(self):
+    def config(self) -> ModelConfig:
+        """The backbone's network and training settings (anchors, variances, image size, ...)."""
         return config_for(self.backbone)
 
     def init_model(self, with_mask_head: bool = False) -> RetinaFace:
@@ -394,8 +395,9 @@ class RetinaFaceLearner:
         mode: str = "pretrained",
         verbose: bool = True,
         url: str | None = None,
-    ):
-        """Fetch weights, backbones, sample images or test data; see :mod:`retinaface_ros.download`."""
+    ) -> Path:
+        """Fetch weights, backbones, sample images or test data (the file, or the folder for
+        'annotations' / 'test_data'); see :mod:`retinaface_ros.download`."""
         from retinaface_ros.download import download
 
         return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)
