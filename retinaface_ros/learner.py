@@ -195,6 +195,14 @@ class RetinaFaceLearner:
         self.ort_session = None
         self._refresh_detector()
 
+    def set_onnx_session(self, session: Any, keep_model: bool) -> None:
+        """Run inference with an onnxruntime ``session`` (:class:`~retinaface_ros.onnx_runtime.OnnxSession`);
+        ``keep_model=False`` drops the torch model (the ONNX graph is the model, as after loading one)."""
+        if not keep_model:
+            self.model = None
+        self.ort_session = session
+        self._refresh_detector()
+
     def _refresh_detector(self) -> None:
         """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
 

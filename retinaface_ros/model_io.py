@@ -187,9 +187,7 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
             )
         info = meta.get("optimizer_info")
         session.info = dict(info) if isinstance(info, dict) else {}
-        learner.model = None  # the ONNX graph is the model now
-        learner.ort_session = session
-        learner._refresh_detector()
+        learner.set_onnx_session(session, keep_model=False)  # the ONNX graph is the model now
     learner.inference_params = meta["inference_params"]
     if verbose:
         print(f"Loaded {learner.backbone} RetinaFace ({meta['framework']}) from {file.parent}")

@@ -171,5 +171,4 @@ def optimize_learner(learner: Any, do_constant_folding: bool = False) -> None:
     model_bytes = export_onnx(learner.model, do_constant_folding, learner.backbone)
     session = OnnxSession(model_bytes, learner.device, "exported model")
     session.info = optimizer_info(session, do_constant_folding)
-    learner.ort_session = session
-    learner._refresh_detector()
+    learner.set_onnx_session(session, keep_model=True)
