@@ -94,6 +94,10 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise)."""
     from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
+    if params.model_path and not Path(params.model_path).expanduser().exists():
+        raise FileNotFoundError(f"model_path {str(Path(params.model_path).expanduser())!r} does not exist")
+    if not params.model_path and not params.model_url:
+        raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
     device = params.device
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
@@ -102,16 +106,12 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
         raise ParameterError("fp16=true needs a CUDA device; use fp16 'auto' or 'false' on the CPU")
     if params.model_path:
         source = Path(params.model_path).expanduser()
-        if not source.exists():
-            raise FileNotFoundError(f"model_path {str(source)!r} does not exist")
-    elif params.model_url:
+    else:
         from retinaface_ros.download import default_dir, download
 
         cache = Path(params.model_cache_dir).expanduser() if params.model_cache_dir else default_dir()
         base = None if params.model_url in ("default", "public") else params.model_url
         source = download(params.backbone, path=cache, mode="pretrained", verbose=False, url=base)
-    else:
-        raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
     if params.device == "auto" and device == "cpu" and log is not None:
         log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU", once=True)
     learner = RetinaFaceLearner(backbone=params.backbone, device=device, fp16=fp16)

@@ -240,6 +240,8 @@ class TrainerNode(Node):
                     f"; resume with checkpoint_load_iter={result.epochs_completed} and "
                     f"output_path={job.output_path}"
                 )
+            elif checkpoint:
+                result.message += " (within the first epoch: a new goal starts afresh)"
             self.get_logger().info(result.message)
             self._end_goal(goal_handle.canceled if goal_handle.is_cancel_requested else goal_handle.abort)
             return

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from retinaface_ros.atomic_files import atomic_output
+from retinaface_ros.checkpoints import load_failure
 
 __all__ = [
     "checkpoint_path",
@@ -57,7 +58,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"cannot read training checkpoint {path}: {error}") from error
+        raise ValueError(f"cannot read training checkpoint {path}: {load_failure(error)}") from error
     needed = ("model", "optimizer", "scheduler", "epoch", "seed", "torch_rng", "history", "backbone")
     if not isinstance(state, dict) or any(key not in state for key in needed):
         raise ValueError(f"{path} is not a training checkpoint (needs keys {needed})")

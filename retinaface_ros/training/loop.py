@@ -68,8 +68,8 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
         raise ValueError(f"epochs must be an int ≥ 1, got {learner.epochs!r}")
     if not _is_integer(learner.batch_size) or learner.batch_size < 1:
         raise ValueError(f"batch_size must be an int ≥ 1, got {learner.batch_size!r}")
-    if not _is_integer(seed) or seed < 0:
-        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
+    if not _is_integer(seed) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
     learner.lr, learner.epochs, learner.batch_size = (
         float(learner.lr),
         int(learner.epochs),
@@ -371,6 +371,8 @@ class _TrainingRun:
         if workers is None:
             workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
         self.train_set, self.skipping = train_set, SkippingSampler(self.sampler)
+        if self.resume_batches:
+            self._check_same_data(resume_path, resume)
         self.loader = DataLoader(
             train_set,
             batch_size=learner.batch_size,
@@ -391,11 +393,32 @@ class _TrainingRun:
         self.priors = make_priors(options.image_size, options.image_size, cfg.min_sizes, cfg.steps).to(device)
         self.iterations_per_epoch = len(self.loader)
         self.total_iterations = (learner.epochs - self.start_epoch) * self.iterations_per_epoch
+        self.total_iterations -= self.resume_batches
         self.done_iterations = 0
         self.started = time.monotonic()
         history = self.history
         self.val_recall = history["val_recall"][-1] if history.get("val_recall") else -1.0
         self.last_checkpoint: str | None = None
+
+    def _data_layout(self) -> dict[str, Any]:
+        """What decides which samples a batch index covers; a mid-epoch resume needs it unchanged."""
+        learner = self.learner
+        return {
+            "batch_size": learner.batch_size,
+            "samples": len(self.train_set),
+            "shuffle": learner.shuffle,
+            "world": self.ranks.world,
+        }
+
+    def _check_same_data(self, path: Path | None, state: dict[str, Any]) -> None:
+        """Refuse to resume a stopped run within its epoch when the batches would cover other samples."""
+        saved, now = state.get("data_layout"), self._data_layout()
+        if saved != now:
+            epoch = self.start_epoch
+            raise ValueError(
+                f"{path} stopped within epoch {epoch} with {saved}, this run has {now}: the batches would "
+                f"cover other samples; use the same settings, or resume from checkpoint_epoch_{epoch}.pth"
+            )
 
     def _resume(self, path: Path | None, state: dict[str, Any]) -> int:
         """Load a training checkpoint's weights, optimiser, schedule, RNG, history and place in the data;
@@ -474,7 +497,8 @@ class _TrainingRun:
                 self._report("iteration", epoch, iteration, losses)
         progress.close()
         if stopped:
-            partial = {"sums": sums.tolist(), "count": count}
+            # the running loss sums averaged over the ranks (each resumed rank starts from them)
+            partial = {"sums": self.ranks.mean(sums.tolist()), "count": count}
             self.last_checkpoint = self._save(epoch, iteration, partial) or self.last_checkpoint
             if options.verbose:
                 where = f"epoch {epoch}, iteration {iteration}"
@@ -552,6 +576,7 @@ class _TrainingRun:
                 "history": self.history,
                 "backbone": learner.backbone,
                 "image_size": self.options.image_size,
+                "data_layout": self._data_layout(),
             },
         )
         return str(path)
