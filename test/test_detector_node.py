@@ -629,15 +629,18 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
 
 
 def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weights, monkeypatch):
-    """A reliable input and a best_effort camera never match: the node says so instead of just waiting."""
+    """A reliable input and a best_effort camera never match: the node names that input and the likely cause
+    instead of just waiting, even while another camera delivers."""
     monkeypatch.setattr(messages, "STARVED_AFTER_S", 0.5)
     namespace = f"{NS}_starved"
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = cpu_detector(context, namespace, mnet_weights, diagnostics_period=0.2)
+    node = cpu_detector(context, namespace, mnet_weights, diagnostics_period=0.2, cameras=["front", "rear"])
     probe = Probe(context, namespace=namespace)
-    best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-    camera = probe.node.create_publisher(Image, "image", best_effort)
+    front = probe.node.create_publisher(Image, "front/image", RELIABLE)
+    rear = probe.node.create_publisher(
+        Image, "rear/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(probe.node)
@@ -646,12 +649,16 @@ def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weight
     name = node.get_fully_qualified_name()
     try:
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
-        camera.publish(bgr8_to_imgmsg(np.zeros((48, 64, 3), np.uint8)))
+        assert wait_for(lambda: front.get_subscription_count() > 0)
+        frame = bgr8_to_imgmsg(np.zeros((48, 64, 3), np.uint8))
+        front.publish(frame)
+        rear.publish(frame)
+        assert wait_for(lambda: node.stats.received >= 1)
         assert wait_for(lambda: probe.levels.get(name) == DiagnosticStatus.WARN, timeout=10)
-        status = probe.diagnostics[name]
-        assert probe.messages[name].startswith("no frame from 2 publisher(s)") and status["received"] == "0"
-        assert int(status["input_publishers"]) == 2  # the probe's own (idle) and the best_effort camera
-        assert "does not match best_effort publishers" in messages.starved_message(2, 1.0, "reliable")
+        message = probe.messages[name]
+        assert message.startswith("no frame in ") and f"on {namespace}/rear/image (1 publisher);" in message
+        assert "front" not in message and "does not match best_effort publishers" in message
+        assert probe.diagnostics[name]["input_publishers"] == "2"
     finally:
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()

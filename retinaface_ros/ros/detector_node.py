@@ -142,6 +142,7 @@ class DetectorNode(LifecycleNode):
         self._rate_waiting = False
         self._active = False
         self._activated_at = 0.0
+        self._frames_in: list[int] = []  # messages received per input since activation
         self._subscriptions: list[Any] = []
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
@@ -257,6 +258,7 @@ class DetectorNode(LifecycleNode):
             )
             for camera, prefix in enumerate(self.params.topic_prefixes)
         ]
+        self._frames_in = [0] * len(self._subscriptions)
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
@@ -325,6 +327,7 @@ class DetectorNode(LifecycleNode):
 
     def _on_image(self, msg: Image, camera: int = 0) -> None:
         self.stats.on_input()
+        self._count_frame(camera)
         try:
             check_image(msg)
         except ImageConversionError as error:
@@ -337,7 +340,12 @@ class DetectorNode(LifecycleNode):
 
     def _on_compressed(self, msg: CompressedImage, camera: int = 0) -> None:
         self.stats.on_input()
+        self._count_frame(camera)
         self._enqueue(Frame(msg, time.monotonic(), compressed=True, camera=camera))
+
+    def _count_frame(self, camera: int) -> None:
+        if camera < len(self._frames_in):
+            self._frames_in[camera] += 1
 
     def _enqueue(self, frame: Frame) -> None:
         if self._slot.put(frame, key=frame.camera):
@@ -457,13 +465,10 @@ class DetectorNode(LifecycleNode):
             "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
         }
         snapshot = self.stats.snapshot()
-        publishers = sum(self.count_publishers(sub.topic_name) for sub in self._subscriptions)
-        extra["input_publishers"] = str(publishers)
-        waited = time.monotonic() - self._activated_at
-        starved = ""
-        if self._active and publishers and not snapshot.received and waited >= messages.STARVED_AFTER_S:
-            assert self.params is not None
-            starved = messages.starved_message(publishers, waited, self.params.qos_reliability)
+        publishers = [self.count_publishers(sub.topic_name) for sub in self._subscriptions]
+        extra["input_publishers"] = str(sum(publishers))
+        starved = self._starved(publishers)
+        if starved:
             self.get_logger().warning(starved, throttle_duration_sec=STARVED_WARN_THROTTLE_S)
         self._diagnostics_pub.publish(
             messages.diagnostics(
@@ -476,6 +481,19 @@ class DetectorNode(LifecycleNode):
                 starved,
             )
         )
+
+    def _starved(self, publishers: list[int]) -> str:
+        """Why inputs that have publishers got no message since activation (once that is ``STARVED_AFTER_S``
+        ago), or ''."""
+        waited = time.monotonic() - self._activated_at
+        if not self._active or self.params is None or waited < messages.STARVED_AFTER_S:
+            return ""
+        silent = [
+            (sub.topic_name, count)
+            for sub, count, frames in zip(self._subscriptions, publishers, self._frames_in, strict=False)
+            if count and not frames
+        ]
+        return messages.starved_message(silent, waited, self.params.qos_reliability) if silent else ""
 
     @property
     def active(self) -> bool:

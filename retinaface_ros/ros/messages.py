@@ -72,11 +72,12 @@ def label_info(
     return out
 
 
-STARVED_AFTER_S = 5.0  # publishers matched this long without a single frame: WARN
+STARVED_AFTER_S = 5.0  # an input with publishers and not a single frame this long after activation: WARN
 
 
-def starved_message(publishers: int, waited_s: float, reliability: str) -> str:
-    """Why frames may not arrive although the input topic has publishers, and what to try."""
+def starved_message(silent: Sequence[tuple[str, int]], waited_s: float, reliability: str) -> str:
+    """Why the inputs ``silent`` ((topic, publisher count) pairs) may get no frame although they have
+    publishers, and what to try."""
     if reliability == "reliable":
         hint = "a reliable input does not match best_effort publishers: try qos_reliability best_effort"
     else:
@@ -85,7 +86,8 @@ def starved_message(publishers: int, waited_s: float, reliability: str) -> str:
             "memory as UDP fragments): try qos_reliability reliable, image/compressed or larger socket "
             "buffers"
         )
-    return f"no frame from {publishers} publisher(s) in {waited_s:.0f} s; {hint}"
+    inputs = ", ".join(f"{topic} ({count} publisher{'s' if count > 1 else ''})" for topic, count in silent)
+    return f"no frame in {waited_s:.0f} s on {inputs}; {hint}"
 
 
 def diagnostic_level(
@@ -97,7 +99,7 @@ def diagnostic_level(
 
     if not active:
         return DiagnosticStatus.OK, "inactive"
-    if starved and snapshot.received == 0:
+    if starved:
         return DiagnosticStatus.WARN, starved
     received = max(snapshot.window_received, 1)
     if snapshot.window_rejected and snapshot.window_rejected / received >= warn_fraction:
