@@ -6,10 +6,7 @@ ROS installed (e.g. for the CLI's help or packaging checks).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-__version__ = "0.1.0"
+from retinaface_ros.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "RetinaFaceLearner": "retinaface_ros.learner",
@@ -25,11 +22,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'retinaface_ros' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

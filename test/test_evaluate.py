@@ -187,6 +187,20 @@ class RankedOracleLearner(OracleLearner):
         return Detections(boxes, scores, np.zeros((n + 1, 5, 2), np.float32), np.zeros(n + 1, np.int64))
 
 
+def _evaluate_official(learner, dataset, predictions_dir) -> dict:
+    """Single-pass evaluation against the official ground truth, writing the predictions."""
+    gt_dir = shared_path("golden", "wider_eval")
+    return evaluate_learner(
+        learner,
+        dataset,
+        verbose=False,
+        pyramid=False,
+        flip=False,
+        ground_truth_dir=gt_dir,
+        predictions_dir=predictions_dir,
+    )
+
+
 def test_wider_ap_with_official_ground_truth(tmp_path):
     gt_dir = shared_path("golden", "wider_eval")
     gt = load_ground_truth(gt_dir)
@@ -198,15 +212,7 @@ def test_wider_ap_with_official_ground_truth(tmp_path):
         assert result[f"ap_{setting}"] == pytest.approx(1.0)
     # a false positive and ranked faces: the settings' keep lists now tell them apart, and the learner's
     # figures are the protocol's on the predictions it wrote
-    ranked = evaluate_learner(
-        RankedOracleLearner(dataset),
-        dataset,
-        verbose=False,
-        pyramid=False,
-        flip=False,
-        ground_truth_dir=gt_dir,
-        predictions_dir=tmp_path / "predictions",
-    )
+    ranked = _evaluate_official(RankedOracleLearner(dataset), dataset, tmp_path / "predictions")
     direct = evaluate_wider(load_predictions(tmp_path / "predictions"), gt.subset(set(dataset.names)))
     aps = [ranked[f"ap_{setting}"] for setting in ("easy", "medium", "hard")]
     assert aps == pytest.approx([direct[setting] for setting in ("easy", "medium", "hard")])
@@ -223,15 +229,7 @@ def test_images_without_a_settings_faces_give_nan_and_keep_the_predictions(tmp_p
     gt = load_ground_truth(gt_dir)
     hard_only = [i for i in range(len(gt)) if len(gt.keep["hard"][i]) and not len(gt.keep["easy"][i])][:2]
     dataset = _official_images(gt.subset({gt.names[i] for i in hard_only}), 2, settings=("hard",))
-    result = evaluate_learner(
-        OracleLearner(dataset),
-        dataset,
-        verbose=False,
-        pyramid=False,
-        flip=False,
-        ground_truth_dir=gt_dir,
-        predictions_dir=tmp_path / "predictions",
-    )
+    result = _evaluate_official(OracleLearner(dataset), dataset, tmp_path / "predictions")
     assert np.isnan(result["ap_easy"]) and result["ap_hard"] == pytest.approx(1.0)
     assert len(list((tmp_path / "predictions").glob("*/*.txt"))) == 2
 

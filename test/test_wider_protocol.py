@@ -244,27 +244,22 @@ def test_malformed_prediction_txt(tmp_path, content, message):
         load_predictions(tmp_path)
 
 
-def test_cli_evaluate_predictions_json(golden_dir):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retinaface_ros.cli",
-            "evaluate-predictions",
-            "--predictions",
-            str(golden_dir / "synthetic_predictions.npz"),
-            "--ground-truth",
-            str(golden_dir),
-            "--json",
-        ],
+def _evaluate_predictions_cli(*args: str) -> subprocess.CompletedProcess:
+    """``retinaface evaluate-predictions ARGS`` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "retinaface_ros.cli", "evaluate-predictions", *args],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         timeout=120,
         check=False,
     )
+
+
+def test_cli_evaluate_predictions_json(golden_dir):
+    npz = str(golden_dir / "synthetic_predictions.npz")
+    result = _evaluate_predictions_cli("--predictions", npz, "--ground-truth", str(golden_dir), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     for setting, value in _expected(golden_dir).items():
@@ -275,48 +270,14 @@ def test_cli_evaluate_predictions_json(golden_dir):
 def test_cli_notes_ground_truth_images_without_predictions(tmp_path, golden_dir, golden_predictions):
     part = tmp_path / "part.npz"
     np.savez(part, **dict(list(golden_predictions.items())[:100]))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retinaface_ros.cli",
-            "evaluate-predictions",
-            "--predictions",
-            str(part),
-            "--ground-truth",
-            str(golden_dir),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=120,
-        check=False,
-    )
+    result = _evaluate_predictions_cli("--predictions", str(part), "--ground-truth", str(golden_dir))
     assert result.returncode == 0, result.stderr
     assert "have no predictions and count as images without detections" in result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()[1:4]] == list(SETTINGS)
 
 
 def test_cli_evaluate_predictions_bad_input(tmp_path, golden_dir):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "retinaface_ros.cli",
-            "evaluate-predictions",
-            "--predictions",
-            str(tmp_path / "missing.npz"),
-            "--ground-truth",
-            str(golden_dir),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    missing = str(tmp_path / "missing.npz")
+    result = _evaluate_predictions_cli("--predictions", missing, "--ground-truth", str(golden_dir))
     assert result.returncode == 2
     assert "predictions not found" in result.stderr

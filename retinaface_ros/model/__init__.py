@@ -6,8 +6,7 @@ be read on a machine without PyTorch, e.g. by the ``retinaface`` command's argum
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from retinaface_ros.lazy_exports import lazy_exports
 
 _EXPORTS = {
     "BACKBONES": "retinaface_ros.model.config",
@@ -24,11 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'retinaface_ros.model' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
