@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from retinaface_ros.lazy_exports import lazy_exports
 
+__version__ = "0.1.0"
+
 _EXPORTS = {
     "RetinaFaceLearner": "retinaface_ros.learner",
     "Image": "retinaface_ros.types",
