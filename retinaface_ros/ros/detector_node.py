@@ -94,9 +94,10 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise)."""
     from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
-    if params.model_path and not Path(params.model_path).expanduser().exists():
-        raise FileNotFoundError(f"model_path {str(Path(params.model_path).expanduser())!r} does not exist")
-    if not params.model_path and not params.model_url:
+    local = Path(params.model_path).expanduser() if params.model_path else None
+    if local is not None and not local.exists():
+        raise FileNotFoundError(f"model_path {str(local)!r} does not exist")
+    if local is None and not params.model_url:
         raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
     device = params.device
     if device == "auto":
@@ -104,8 +105,8 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     fp16 = params.fp16 == "true" or (params.fp16 == "auto" and device.startswith("cuda"))
     if fp16 and not device.startswith("cuda"):
         raise ParameterError("fp16=true needs a CUDA device; use fp16 'auto' or 'false' on the CPU")
-    if params.model_path:
-        source = Path(params.model_path).expanduser()
+    if local is not None:
+        source = local
     else:
         from retinaface_ros.download import default_dir, download
 
