@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# GPU check for the inference fast paths, one run of ≤ 360 s (stages share DEADLINE=330 s): versions, the CUDA
-# tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json), a summary table, then the top CUDA
-# kernels of mnet and R50.
+# GPU check for the inference fast paths, one run of ≤ 450 s (stages share DEADLINE=400 s): versions, the CUDA
+# tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json), the experiments for choosing the CUDA
+# defaults (bench/gpu_experiments.py → $OUT/gpu_experiments.json), a summary table.
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
-#                                                              ".shared/images/selfie.jpg"], timeout_s=400)
+#                                                              ".shared/images/selfie.jpg"], timeout_s=480)
 # where .shared is an ignored symlink to the shared data folder (RETINAFACE_SHARED points there).
 # Every stage has its own hard timeout and a failing stage does not stop the next.
 set -u
@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export RETINAFACE_SHARED=${RETINAFACE_SHARED:-$PWD/.shared}
 PY=${PYTHON:-python3}
 RUNS=${RUNS:-30}
-DEADLINE=${DEADLINE:-330}  # seconds for the whole script; each stage gets min(its own limit, what is left)
+DEADLINE=${DEADLINE:-400}  # seconds for the whole script; each stage gets min(its own limit, what is left)
 stage() { echo; echo "=== [$SECONDS s] $*"; }
 limit() { local left=$((DEADLINE - SECONDS)); [ "$left" -lt "$1" ] && echo "$left" || echo "$1"; }
 run_for() {  # run_for SECONDS command...: skipped when under 10 s are left
@@ -37,21 +37,25 @@ import retinaface_ros.inference, retinaface_ros.commands.bench; print('imports o
 " || echo "version check failed ($?)"
 
 stage "(b) CUDA tests (test/test_fast_paths.py, test/test_staging.py: -k cuda)"
-run_for 90 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py test/test_staging.py -k cuda \
+run_for 80 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py test/test_staging.py -k cuda \
   >"$OUT/gpu_pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu_pytest.log" | tail -15
 grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
 
 stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess, and the levers at b1"
-run_for 100 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
+run_for 90 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
   --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
   >/dev/null 2>"$OUT/gpu_bench_mnet.log"
 echo "bench mnet exit $?"
 grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
+stage "(c) experiments: where the batch-1 time goes, torch.compile, cuDNN fusions, staging (→ $OUT/gpu_experiments.json)"
+run_for 150 $PY bench/gpu_experiments.py "$OUT/gpu_experiments.json" 120 2>"$OUT/gpu_experiments.log"
+echo "experiments exit $?"
+grep -v "^W[0-9]" "$OUT/gpu_experiments.log" | grep -E "Error|error" | tail -5
 stage "(c) bench: the rest of the issue's matrix, R50 first: resnet,mnet × 1280x720 (→ 1820x1024),640x480 × b1,8"
-run_for 100 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
-  --batches 1,8 --runtimes reference,torch-fp16,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
+run_for 80 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
+  --batches 1,8 --runtimes torch-fp16,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
   >/dev/null 2>"$OUT/gpu_bench_matrix.log"
 echo "bench matrix exit $? (124 = timed out; the rows done so far are kept)"
 grep "^#" "$OUT/gpu_bench_matrix.log"; grep -v "^#" "$OUT/gpu_bench_matrix.log" | tail -8
@@ -87,44 +91,4 @@ for r in rows + levers:
           f"{r.get('graph_failures')}")
 EOF
 
-left=$(limit 60)
-stage "(e) where the time goes: top CUDA kernels, eager, mnet 640x480 b1 fp16 and R50 1820x1024 b1 fp16 (timeout ${left}s)"
-if [ "$left" -ge 15 ]; then
-timeout "$left" $PY - <<'EOF' 2>&1 | grep -v "^W[0-9]" | tail -60
-import torch
-from torch.profiler import ProfilerActivity, profile
-from retinaface_ros.benchmark.runner import load_model, test_frames
-from retinaface_ros.detections import InferenceParams
-from retinaface_ros.inference import fast_detector
-from retinaface_ros.model import RetinaFace, config_for
-
-def top_kernels(name, fn):
-    for _ in range(5): fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn(); torch.cuda.synchronize()
-    events = [e for e in prof.key_averages() if e.device_type.name == "CUDA"]
-    total = sum(e.self_device_time_total for e in events)
-    launches = sum(e.count for e in events)
-    print(f"--- {name}: {launches} kernels/copies, {total / 1e3:.3f} ms GPU time")
-    for e in sorted(events, key=lambda e: -e.self_device_time_total)[:12]:
-        print(f"{e.self_device_time_total / 1e3:8.3f} ms {e.count:4d}x  {e.key[:110]}")
-
-with torch.inference_mode():
-    mnet, _ = load_model("mnet", None)
-    det = fast_detector(mnet, config_for("mnet"), "cuda", fp16=True, cuda_graphs=False)
-    det.packed = True
-    frame = test_frames("640x480", 1)
-    params = InferenceParams(scales=(480, 640))
-    top_kernels("mnet b1 fp16 network", lambda: det.run(det.prepare(frame, 1.0)))
-    outputs = det.run(det.prepare(frame, 1.0))
-    top_kernels("mnet b1 packed postprocess (k=256)", lambda: det.packed_results(outputs, (480, 640), 1.0, params, 256))
-    r50 = fast_detector(RetinaFace("resnet").eval(), config_for("resnet"), "cuda", fp16=True, cuda_graphs=False)
-    big = test_frames("1280x720", 1)
-    top_kernels("R50 b1 fp16 upload + resize + network", lambda: r50.run(r50.prepare(big, 1024 / 720)))
-EOF
-echo "profile exit ${PIPESTATUS[0]} (124 = timed out)"
-else
-  echo "skipped: no time left"
-fi
 stage "done"
