@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check for the inference fast paths, one run of ≤ 450 s (stages share DEADLINE=400 s): versions, the CUDA
-# tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json), the experiments for choosing the CUDA
-# defaults (bench/gpu_experiments.py → $OUT/gpu_experiments.json), a summary table.
+# tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json) and a summary table; with EXPERIMENTS=1
+# also the experiments that chose the CUDA defaults (bench/gpu_experiments.py → $OUT/gpu_experiments.json).
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
 #                                                              ".shared/images/selfie.jpg"], timeout_s=480)
@@ -37,25 +37,27 @@ import retinaface_ros.inference, retinaface_ros.commands.bench; print('imports o
 " || echo "version check failed ($?)"
 
 stage "(b) CUDA tests (test/test_fast_paths.py, test/test_staging.py: -k cuda)"
-run_for 80 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py test/test_staging.py -k cuda \
+run_for 120 $PY -m pytest -q -p no:cacheprovider -rfEs test/test_fast_paths.py test/test_staging.py -k cuda \
   >"$OUT/gpu_pytest.log" 2>&1
 echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed|error" "$OUT/gpu_pytest.log" | tail -15
 grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
 
-stage "(c) bench: mnet 640x480 b1/8/32 fp32, fp16, fp16 exact postprocess, and the levers at b1"
-run_for 90 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32 \
-  --runtimes torch,torch-fp16,torch-fp16-exact --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
+stage "(c) bench: mnet 640x480 b1/8/32/64 fp32, fp16, fp16 + torch.compile, and the levers at b1"
+run_for 150 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32,64 \
+  --runtimes torch,torch-fp16,torch-fp16-compile --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
   >/dev/null 2>"$OUT/gpu_bench_mnet.log"
 echo "bench mnet exit $?"
 grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
+if [ "${EXPERIMENTS:-0}" = 1 ]; then
 stage "(c) experiments: where the batch-1 time goes, torch.compile, cuDNN fusions, staging (→ $OUT/gpu_experiments.json)"
 run_for 150 $PY bench/gpu_experiments.py "$OUT/gpu_experiments.json" 120 2>"$OUT/gpu_experiments.log"
 echo "experiments exit $?"
 grep -v "^W[0-9]" "$OUT/gpu_experiments.log" | grep -E "Error|error" | tail -5
+fi
 stage "(c) bench: the rest of the issue's matrix, R50 first: resnet,mnet × 1280x720 (→ 1820x1024),640x480 × b1,8"
-run_for 80 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
-  --batches 1,8 --runtimes torch-fp16,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
+run_for 150 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
+  --batches 1,8 --runtimes torch-fp16,torch-fp16-compile,torch-fp16-unfused,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
   >/dev/null 2>"$OUT/gpu_bench_matrix.log"
 echo "bench matrix exit $? (124 = timed out; the rows done so far are kept)"
 grep "^#" "$OUT/gpu_bench_matrix.log"; grep -v "^#" "$OUT/gpu_bench_matrix.log" | tail -8

@@ -1,4 +1,5 @@
-"""Inference-only model rewrites: fold BatchNorm into the preceding convolution; merge the heads.
+"""Inference-only model rewrites: fold BatchNorm into the preceding convolution; merge the heads; on CUDA,
+give each ReLU to the convolution before it (one cuDNN call).
 
 The learner keeps its trainable, un-fused model (training, saving) and gives the detector a rewritten copy.
 """
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from retinaface_ros.model.backbones import Bottleneck, ResNet50
 from retinaface_ros.model.retinaface import RetinaFace
 
 
@@ -102,3 +104,76 @@ def _merge_convs(convs: list[nn.Conv2d], values: list[int]) -> nn.Conv2d:
         merged.weight.copy_(weight.reshape(merged.weight.shape))
         merged.bias.copy_(bias.reshape(-1))
     return merged
+
+
+class ConvReLU(nn.Module):
+    """``relu(conv(x))``; on CUDA one cuDNN call (convolution, bias and ReLU fused: no extra pass over the
+    output)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if x.is_cuda:
+            return torch.cudnn_convolution_relu(
+                x, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups
+            )
+        return F.relu(c(x))
+
+
+class FusedBottleneck(nn.Module):
+    """A BN-folded :class:`Bottleneck` as three cuDNN calls on CUDA: conv+ReLU, conv+ReLU and
+    conv + residual add + ReLU (torchvision's block did 3 convs, 2 ReLUs, 1 add and 1 ReLU)."""
+
+    def __init__(self, block: Bottleneck) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = ConvReLU(block.conv1), ConvReLU(block.conv2)
+        self.conv3 = block.conv3
+        self.downsample = block.downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.conv2(self.conv1(x))
+        c = self.conv3
+        if x.is_cuda:
+            return torch.cudnn_convolution_add_relu(
+                out, c.weight, identity, 1.0, c.bias, c.stride, c.padding, c.dilation, c.groups
+            )
+        return F.relu(c(out) + identity)
+
+
+def fuse_relu(model: nn.Module) -> int:
+    """Rewrite a BN-folded model in place so that each convolution followed by a plain ReLU is a
+    :class:`ConvReLU` (R50's bottlenecks become :class:`FusedBottleneck`); returns how many convolutions now
+    carry their ReLU. LeakyReLU with a slope (MobileNet's 0.1) has no cuDNN fusion and is left alone.
+
+    On an H200 this took R50's 1820×1024 fp16 network from 3.32 to 1.87 ms (README, Benchmarks). Blocks whose
+    BatchNorm is not folded are left alone.
+    """
+    fused = 0
+    for module in list(model.modules()):
+        children = module._modules
+        for name, child in list(children.items()):
+            if isinstance(child, Bottleneck) and _folded(child, "bn1", "bn2", "bn3"):
+                children[name] = FusedBottleneck(child)
+                fused += 3
+        if isinstance(module, nn.Sequential) and len(module) == 2:
+            conv, act = module[0], module[1]
+            if isinstance(conv, nn.Conv2d) and _plain_relu(act):
+                children.clear()
+                module.add_module("0", ConvReLU(conv))
+                fused += 1
+        if isinstance(module, ResNet50) and _folded(module, "bn1") and _plain_relu(module.relu):
+            module.conv1, module.relu = ConvReLU(module.conv1), nn.Identity()  # the stem: relu(conv1(x))
+            fused += 1
+    return fused
+
+
+def _folded(module: nn.Module, *names: str) -> bool:
+    return all(isinstance(getattr(module, name), nn.Identity) for name in names)
+
+
+def _plain_relu(module: nn.Module) -> bool:
+    return isinstance(module, nn.ReLU) or (isinstance(module, nn.LeakyReLU) and module.negative_slope == 0.0)

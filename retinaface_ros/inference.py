@@ -23,7 +23,7 @@ from retinaface_ros.cuda_graphs import (
     on_own_device,
 )
 from retinaface_ros.detections import Detections, InferenceParams, clip_to_image, detections_from_rows
-from retinaface_ros.fusion import fold_batchnorm, merge_heads
+from retinaface_ros.fusion import fold_batchnorm, fuse_relu, merge_heads
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
 from retinaface_ros.model.priors import PriorBoxes
@@ -121,6 +121,10 @@ class Detector:
       eagerly rather than keep a graph's memory). Images over the last budget (or over
       ``MAX_PACKED_PAIRS``) or with an unconverged NMS are redone by the exact path (``counters`` counts
       each outcome).
+    * ``torch_compile`` (CUDA, opt-in): the network and the packed postprocess go through
+      ``torch.compile`` (inductor fuses their small kernels) before being captured as above; the first run
+      of each input shape compiles for seconds (:class:`~retinaface_ros.compilation.CompiledOrEager`,
+      eager again if compiling fails).
     """
 
     def __init__(
@@ -139,6 +143,7 @@ class Detector:
         packed: bool | None = None,
         top_k: Sequence[int] = (256, 1024, 4096),
         nms_rounds: int = 8,
+        torch_compile: bool = False,
     ) -> None:
         self.forward = forward
         self.config = config
@@ -164,6 +169,13 @@ class Detector:
         self.nms_rounds = nms_rounds
         self._eager_posts: dict[tuple[int, ...], PackedPostprocessRunner] = {}
         self.counters = {"packed": 0, "larger_top_k": 0, "fallback_overflow": 0, "fallback_not_converged": 0}
+        self.torch_compile = bool(torch_compile and on_cuda)
+        self._packed_postprocess: Callable[..., torch.Tensor] = packed_postprocess
+        if self.torch_compile:
+            from retinaface_ros.compilation import CompiledOrEager
+
+            self.forward = CompiledOrEager(forward, "network")
+            self._packed_postprocess = CompiledOrEager(packed_postprocess, "packed postprocess")
 
     # ------------------------------------------------------------------------------------------ preprocess
     @on_own_device
@@ -440,11 +452,11 @@ class Detector:
         conf = outputs[1]
         priors = self.priors(*input_hw, conf.device)
         has_mask = self.has_mask_head and len(outputs) > 3
-        rounds, variances = self.nms_rounds, self.config.variances
+        rounds, variances, postprocess = self.nms_rounds, self.config.variances, self._packed_postprocess
 
         def fn(outs: Sequence[torch.Tensor], settings: torch.Tensor) -> torch.Tensor:
             outs = outs if has_mask else outs[:3]
-            return packed_postprocess(outs, priors, settings, variances, top_k, rounds)
+            return postprocess(outs, priors, settings, variances, top_k, rounds)
 
         post = PackedPostprocessRunner(fn, conf.device)
         if capture:
@@ -623,15 +635,23 @@ def fast_detector(
     merge: bool = True,
     channels_last: bool | None = None,
     cuda_graphs: bool | None = None,
+    fuse: bool | None = None,
+    torch_compile: bool = False,
 ) -> Detector:
-    """A :class:`Detector` over an inference copy of ``model`` (BN folded, heads merged per level; fp16 and
-    channels_last on CUDA).
+    """A :class:`Detector` over an inference copy of ``model`` (BN folded, heads merged per level; fp16,
+    channels_last and ReLUs fused into their convolutions on CUDA).
 
     ``model`` itself is not modified. ``channels_last`` defaults to on (measured faster on CPU and CUDA, see
-    README's Benchmarks); ``cuda_graphs`` defaults to on for CUDA.
+    README's Benchmarks); ``cuda_graphs`` defaults to on for CUDA; ``fuse`` (:func:`fuse_relu`, cuDNN's
+    conv+ReLU calls) defaults to on for CUDA with cuDNN and a folded model, unless ``torch_compile``
+    (inductor does its own fusing).
     """
     device = torch.device(device)
     net = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
+    if fuse is None:
+        fuse = device.type == "cuda" and torch.backends.cudnn.is_available() and fold and not torch_compile
+    if fuse:
+        fuse_relu(net)
     if merge:
         net = merge_heads(net)
     net = net.to(device)
@@ -646,7 +666,14 @@ def fast_detector(
         parameter.requires_grad_(False)
     has_mask = bool(getattr(model, "with_mask_head", False))
     return Detector(
-        net, config, device, has_mask, dtype, channels_last=channels_last, cuda_graphs=cuda_graphs
+        net,
+        config,
+        device,
+        has_mask,
+        dtype,
+        channels_last=channels_last,
+        cuda_graphs=cuda_graphs,
+        torch_compile=torch_compile,
     )
 
 

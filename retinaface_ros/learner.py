@@ -127,6 +127,7 @@ class RetinaFaceLearner:
         temp_path: str = "",
         device: str | torch.device = "cuda",
         fp16: bool = False,
+        torch_compile: bool = False,
     ) -> None:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -143,12 +144,15 @@ class RetinaFaceLearner:
         for name, value in (("prefix", prefix), ("temp_path", temp_path)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-        for name, value in (("shuffle", shuffle), ("flip", flip), ("fp16", fp16)):
+        flags = (("shuffle", shuffle), ("flip", flip), ("fp16", fp16), ("torch_compile", torch_compile))
+        for name, value in flags:
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
         self.device = resolve_device(device)
         if fp16 and self.device.type != "cuda":
             raise ValueError("fp16=True needs a CUDA device; use fp16=False on the CPU")
+        if torch_compile and self.device.type != "cuda":
+            raise ValueError("torch_compile=True needs a CUDA device; use torch_compile=False on the CPU")
 
         self.backbone = backbone
         self.lr = lr
@@ -166,6 +170,7 @@ class RetinaFaceLearner:
         self.val_after = val_after
         self.temp_path = temp_path
         self.fp16 = fp16
+        self.torch_compile = torch_compile
         self.classes = list(CLASSES)
         self.inference_params = InferenceParams()
         self.model: RetinaFace | None = None
@@ -206,8 +211,9 @@ class RetinaFaceLearner:
     def _refresh_detector(self) -> None:
         """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
 
-        The copy is cast to fp16 when ``fp16`` and laid out channels_last; ``self.model`` stays the
-        trainable fp32 module that ``save`` and ``fit`` use.
+        The copy is cast to fp16 when ``fp16``, laid out channels_last and, with ``torch_compile`` (CUDA),
+        compiled by inductor on the first run of each input shape; ``self.model`` stays the trainable fp32
+        module that ``save`` and ``fit`` use.
         """
         if self.ort_session is not None:
             from retinaface_ros.onnx_runtime import OnnxForward
@@ -216,7 +222,9 @@ class RetinaFaceLearner:
             self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
             return
         assert self.model is not None
-        self._detector = fast_detector(self.model, self.config, self.device, self.fp16)
+        self._detector = fast_detector(
+            self.model, self.config, self.device, self.fp16, torch_compile=self.torch_compile
+        )
 
     def load(self, path: str | Path, verbose: bool = True) -> None:
         """Load a model: an OpenDR model folder (PyTorch or ONNX) or a public ``.pth`` state dict.

@@ -13,6 +13,7 @@ import torch
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
 POST_NMS_TOP_K = 750  # detections kept after NMS, as the reference
 
+
 def nms(
     boxes: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor, iou_threshold: float
 ) -> np.ndarray:

@@ -545,6 +545,22 @@ def test_model_url_is_downloaded_once_into_the_cache(mnet_weights, tmp_path):
         release_model(model)
 
 
+def test_torch_compile_is_ignored_on_the_cpu(mnet_weights):
+    warnings = []
+
+    class Log:
+        def warning(self, message: str, **kwargs) -> None:
+            warnings.append(message)
+
+    params = DetectorParams.from_values(
+        {"model_path": str(mnet_weights), "device": "cpu", "torch_compile": True}
+    )
+    loaded = load_model(params, Log())
+    assert loaded.learner.torch_compile is False
+    assert warnings == ["torch_compile is ignored on the CPU"]
+    release_model(loaded)
+
+
 def test_image_publisher_feeds_the_detector(ros, selfie_path):
     from retinaface_ros.ros.image_publisher import ImagePublisher
 

@@ -240,4 +240,3 @@ def _pixels_for(encoding: str) -> np.ndarray:
     spec = ic.ENCODINGS[encoding]
     shape = BGR.shape[:2] + ((spec.channels,) if spec.channels > 1 else ())
     return RNG.integers(0, np.iinfo(spec.dtype).max, shape, dtype=spec.dtype)
-

@@ -3,6 +3,8 @@ the command's help needs none)."""
 
 INPUTS = {"640x480": ((480, 640), (480, 640)), "1280x720": ((720, 1280), (1024, 1980))}  # (h, w), scales
 RUNTIMES = ("reference", "torch", "onnxruntime", "torch-fp16")
-EXTRA_RUNTIMES = ("torch-fp16-exact",)  # CUDA, fp16 without the packed in-graph postprocess (not a default)
+# CUDA only, not defaults: fp16 without the packed in-graph postprocess; without cuDNN's conv+ReLU fusion;
+# with torch.compile (the learner's torch_compile=True).
+EXTRA_RUNTIMES = ("torch-fp16-exact", "torch-fp16-unfused", "torch-fp16-compile")
 THRESHOLD = 0.8  # the learner's default
 REFERENCE_THRESHOLD = 0.02  # detect.py's default

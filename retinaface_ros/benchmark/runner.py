@@ -126,8 +126,20 @@ def ours(
         total=lambda: detector.detect_batch(frames, params),
         count=lambda result: sum(len(d) for d in result),
         info={"resized_hw": list(input_hw), "threshold": params.threshold, **info},
-        extra=lambda: {**detector.counters, "graph_failures": list(detector.graph_failures)},
+        extra=lambda: {
+            **detector.counters,
+            "graph_failures": list(detector.graph_failures),
+            **compile_failures(detector),
+        },
     )
+
+
+def compile_failures(detector: Detector) -> dict[str, Any]:
+    """With ``torch_compile``: why compiling fell back to eager (None where it did not)."""
+    if not detector.torch_compile:
+        return {}
+    parts = {"network": detector.forward, "postprocess": detector._packed_postprocess}
+    return {f"compile_failure_{name}": getattr(part, "failure", None) for name, part in parts.items()}
 
 
 def reference(
@@ -293,6 +305,12 @@ def build_pipelines(
             exact = fast_detector(model, config, device, fp16=True)
             exact.packed = False
             pipes.append(ours("torch-fp16-exact", exact, frames, params))
+        elif runtime == "torch-fp16-unfused" and device.type == "cuda":
+            unfused = fast_detector(model, config, device, fp16=True, fuse=False)
+            pipes.append(ours("torch-fp16-unfused", unfused, frames, params))
+        elif runtime == "torch-fp16-compile" and device.type == "cuda":
+            compiled = fast_detector(model, config, device, fp16=True, torch_compile=True)
+            pipes.append(ours("torch-fp16-compile", compiled, frames, params))
         elif runtime == "onnxruntime" and device.type == "cpu":
             from retinaface_ros.onnx_runtime import OnnxForward, OnnxSession, export_onnx
 

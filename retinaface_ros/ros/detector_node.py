@@ -91,7 +91,9 @@ def _ros_value(value: Any) -> Any:
 
 
 def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
-    """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise)."""
+    """Resolve device / fp16 / weights from ``params`` and return a loaded, warmed-up learner (or raise).
+
+    With ``torch_compile`` the warm-up compiles the network for the warm-up frame's input size."""
     from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
     local = Path(params.model_path).expanduser() if params.model_path else None
@@ -115,7 +117,12 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
         source = download(params.backbone, path=cache, mode="pretrained", verbose=False, url=base)
     if params.device == "auto" and device == "cpu" and log is not None:
         log.warning("device 'auto': no CUDA GPU visible to PyTorch, running on the CPU", once=True)
-    learner = RetinaFaceLearner(backbone=params.backbone, device=device, fp16=fp16)
+    torch_compile = params.torch_compile and device.startswith("cuda")
+    if params.torch_compile and not torch_compile and log is not None:
+        log.warning("torch_compile is ignored on the CPU", once=True)
+    learner = RetinaFaceLearner(
+        backbone=params.backbone, device=device, fp16=fp16, torch_compile=torch_compile
+    )
     learner.load(source, verbose=False)
     learner.detect_arrays(np.zeros((240, 320, 3), np.uint8), 0.99, 0.4, params.scales)  # warm-up
     return LoadedModel(learner, device, fp16, str(source))
@@ -221,8 +228,8 @@ class DetectorNode(LifecycleNode):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
-            f"configured: {self.params.backbone} on {self.model.device}{' fp16' if self.model.fp16 else ''} "
-            f"from {self.model.source}"
+            f"configured: {self.params.backbone} on {self.model.device}{' fp16' if self.model.fp16 else ''}"
+            f"{' torch.compile' if self.model.learner.torch_compile else ''} from {self.model.source}"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -460,6 +467,7 @@ class DetectorNode(LifecycleNode):
             "state": "active" if self._active else "inactive",
             "device": model.device if model else "",
             "fp16": str(model.fp16) if model else "",
+            "torch_compile": str(model.learner.torch_compile) if model else "",
             "model": model.source if model else "",
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),

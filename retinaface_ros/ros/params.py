@@ -78,6 +78,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         dynamic_typing=True,
     ),
     ParamSpec(
+        "torch_compile",
+        False,
+        "CUDA only: torch.compile (inductor) the network and postprocess; fastest, but the first frame of "
+        "each input size compiles for 5-15 s (ignored on the CPU)",
+    ),
+    ParamSpec(
         "publish_annotated", True, "Publish image_annotated (drawn only while it has subscribers)", live=True
     ),
     ParamSpec("use_compressed", False, "Subscribe to image/compressed (jpeg/png) instead of image"),
@@ -193,6 +199,7 @@ class DetectorParams:
     scales: tuple[int, int]
     mask_thresh: float
     fp16: str
+    torch_compile: bool
     publish_annotated: bool
     use_compressed: bool
     cameras: tuple[str, ...]
