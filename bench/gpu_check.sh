@@ -2,6 +2,7 @@
 # GPU check for the inference fast paths, one run of ≤ 450 s (stages share DEADLINE=400 s): versions, the CUDA
 # tests, `retinaface bench` on CUDA (JSON into $OUT/gpu_bench.json) and a summary table; with EXPERIMENTS=1
 # also the experiments that chose the CUDA defaults (bench/gpu_experiments.py → $OUT/gpu_experiments.json).
+# Shorter runs: LEVERS= (no lever rows), MATRIX_BACKBONES=resnet, RUNS=20, DEADLINE=300.
 # Run from the repository root on a CUDA machine whose python3 has torch, numpy, opencv and onnx, e.g.
 #   device tool: run(command="bash bench/gpu_check.sh", carry=[".shared/models/mobilenet0.25_Final.pth",
 #                                                              ".shared/images/selfie.jpg"], timeout_s=480)
@@ -45,7 +46,7 @@ grep -B2 -A12 "^E   " "$OUT/gpu_pytest.log" | head -60
 
 stage "(c) bench: mnet 640x480 b1/8/32/64 fp32, fp16, fp16 + torch.compile, and the levers at b1"
 run_for 150 $PY -m retinaface_ros bench --devices cuda --backbones mnet --inputs 640x480 --batches 1,8,32,64 \
-  --runtimes torch,torch-fp16,torch-fp16-compile --runs "$RUNS" --warmup 5 --levers --out "$OUT/gpu_bench_mnet.json" \
+  --runtimes torch,torch-fp16,torch-fp16-compile --runs "$RUNS" --warmup 5 ${LEVERS---levers} --out "$OUT/gpu_bench_mnet.json" \
   >/dev/null 2>"$OUT/gpu_bench_mnet.log"
 echo "bench mnet exit $?"
 grep "^#" "$OUT/gpu_bench_mnet.log"; grep -v "^#" "$OUT/gpu_bench_mnet.log" | tail -8
@@ -56,7 +57,7 @@ echo "experiments exit $?"
 grep -v "^W[0-9]" "$OUT/gpu_experiments.log" | grep -E "Error|error" | tail -5
 fi
 stage "(c) bench: the rest of the issue's matrix, R50 first: resnet,mnet × 1280x720 (→ 1820x1024),640x480 × b1,8"
-run_for 150 $PY -m retinaface_ros bench --devices cuda --backbones resnet,mnet --inputs 1280x720,640x480 \
+run_for 150 $PY -m retinaface_ros bench --devices cuda --backbones "${MATRIX_BACKBONES:-resnet,mnet}" --inputs 1280x720,640x480 \
   --batches 1,8 --runtimes torch-fp16,torch-fp16-compile,torch-fp16-unfused,torch --runs "$RUNS" --warmup 5 --out "$OUT/gpu_bench_matrix.json" \
   >/dev/null 2>"$OUT/gpu_bench_matrix.log"
 echo "bench matrix exit $? (124 = timed out; the rows done so far are kept)"
