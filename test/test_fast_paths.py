@@ -321,8 +321,10 @@ def test_cuda_batch_equals_single(model: RetinaFace, frame: np.ndarray) -> None:
     for image, got in zip(images, batched, strict=True):
         want = detector.detect(image, PARAMS)
         # Equal scores may come out in either order (seen on an H200): compare matched sets, not rows.
+        # Batch 4 and batch 1 run different cuDNN algorithms (TF32 by default): on an H200 scores moved by
+        # up to 3.7e-4.
         assert len(got) == len(want)
-        assert_same_faces(got, want, 0.99, score_atol=1e-4)
+        assert_same_faces(got, want, 0.99, score_atol=2e-3)
 
 
 @needs_cuda
