@@ -649,7 +649,8 @@ def fast_detector(
     device = torch.device(device)
     net = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
     if fuse is None:
-        fuse = device.type == "cuda" and torch.backends.cudnn.is_available() and fold and not torch_compile
+        cudnn = torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled
+        fuse = device.type == "cuda" and cudnn and fold and not torch_compile
     if fuse:
         fuse_relu(net)
     if merge:
