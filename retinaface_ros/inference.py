@@ -177,6 +177,14 @@ class Detector:
             self.forward = CompiledOrEager(forward, "network")
             self._packed_postprocess = CompiledOrEager(packed_postprocess, "packed postprocess")
 
+    def compile_failures(self) -> dict[str, str | None]:
+        """With ``torch_compile``: why compiling the network / postprocess fell back to eager (None where
+        it did not); empty without ``torch_compile``."""
+        if not self.torch_compile:
+            return {}
+        parts = {"network": self.forward, "postprocess": self._packed_postprocess}
+        return {name: getattr(part, "failure", None) for name, part in parts.items()}
+
     # ------------------------------------------------------------------------------------------ preprocess
     @on_own_device
     def preprocess(self, images: Sequence[np.ndarray], factor: float) -> torch.Tensor:

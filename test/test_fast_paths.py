@@ -163,6 +163,8 @@ def test_torch_compile_needs_cuda() -> None:
         RetinaFaceLearner(backbone="mnet", device="cpu", torch_compile=True)
     with pytest.raises(TypeError, match="torch_compile must be a bool"):
         RetinaFaceLearner(backbone="mnet", device="cpu", torch_compile="yes")
+    detector = fast_detector(RetinaFace("mnet").eval(), config_for("mnet"), "cpu", torch_compile=True)
+    assert not detector.torch_compile and detector.compile_failures() == {}  # a CUDA-only option
 
 
 @pytest.mark.parametrize("backbone", ["mnet", "resnet"])
@@ -370,8 +372,8 @@ def test_cuda_torch_compile_matches_plain(mnet_weights, frame: np.ndarray, plain
     detector = learner._require_detector()
     for _ in range(3):  # compile (eager run), capture, replay
         got = learner.detect_arrays(frame, threshold=PARAMS.threshold, scales=[480, 640])
-    assert isinstance(detector.forward, CompiledOrEager) and detector.forward.failure is None
-    assert detector._packed_postprocess.failure is None
+    assert isinstance(detector.forward, CompiledOrEager)
+    assert detector.compile_failures() == {"network": None, "postprocess": None}
     graph = detector._graphs[(1, 480, 640)]
     assert graph is not None and graph.posts and not detector.graph_failures
     assert_same_faces(got, plain, 0.95, score_atol=0.03, min_share=0.95, count_tol=0.04, all_confident=False)

@@ -129,17 +129,9 @@ def ours(
         extra=lambda: {
             **detector.counters,
             "graph_failures": list(detector.graph_failures),
-            **compile_failures(detector),
+            **{f"compile_failure_{part}": why for part, why in detector.compile_failures().items()},
         },
     )
-
-
-def compile_failures(detector: Detector) -> dict[str, Any]:
-    """With ``torch_compile``: why compiling fell back to eager (None where it did not)."""
-    if not detector.torch_compile:
-        return {}
-    parts = {"network": detector.forward, "postprocess": detector._packed_postprocess}
-    return {f"compile_failure_{name}": getattr(part, "failure", None) for name, part in parts.items()}
 
 
 def reference(
