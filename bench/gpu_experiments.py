@@ -44,32 +44,35 @@ def report(name: str, **values: Any) -> None:
     print(json.dumps(entry), flush=True)
 
 
-def wall_ms(fn: Callable[[], Any], runs: int = 50) -> float:
+def median_ms(fn: Callable[[], Any], runs: int, clock: str) -> float:
+    """Median of ``runs`` calls of ``fn`` after 3 warm-ups: host wall clock to a device sync (``wall``) or
+    the GPU time between CUDA events around it (``gpu``)."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
+        if clock == "gpu":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1e3)
     return round(float(np.median(times)), 4)
+
+
+def wall_ms(fn: Callable[[], Any], runs: int = 50) -> float:
+    return median_ms(fn, runs, "wall")
 
 
 def gpu_ms(fn: Callable[[], Any], runs: int = 50) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return round(float(np.median(times)), 4)
+    return median_ms(fn, runs, "gpu")
 
 
 def boxes_of(found: Any) -> np.ndarray:
