@@ -4,7 +4,7 @@ SHELL := /bin/bash
 ENV := source tools/env.sh &&
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all lint demo clean
+.PHONY: setup test test-all setup-jazzy test-jazzy lint demo clean
 
 setup:
 	bash tools/setup_env.sh
@@ -17,6 +17,19 @@ test: setup
 test-all: setup
 	$(ENV) python -m pytest test -q $(PYTEST_ARGS)
 
+# The ROS 2 Jazzy (LTS) lane: .venv-jazzy (Python 3.12, Jazzy wheels, no torch) + install-jazzy/, running the
+# tests of the torch-free deployment path (messages, image conversion, launch file, node, CLI on ONNX); tests
+# that need torch skip there with a reason. See tools/lane.sh.
+JAZZY_TESTS := test/test_interfaces_import.py test/test_interfaces_pubsub.py test/test_image_conversion.py \
+	test/test_launch_file.py test/test_cli_help.py
+JAZZY_ENV := export RETINAFACE_LANE=jazzy && source tools/env.sh &&
+
+setup-jazzy:
+	RETINAFACE_LANE=jazzy bash tools/setup_env.sh
+
+test-jazzy: setup-jazzy
+	$(JAZZY_ENV) python -m pytest $(JAZZY_TESTS) -q -rs $(PYTEST_ARGS)
+
 lint:
 	@if [ -x .venv/bin/ruff ]; then .venv/bin/ruff check .; else ruff check .; fi
 
@@ -26,5 +39,5 @@ demo: setup
 	$(ENV) python tools/demo.py
 
 clean:
-	rm -rf build install log .pytest_cache .ruff_cache
+	rm -rf build install log build-jazzy install-jazzy log-jazzy .pytest_cache .ruff_cache
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
