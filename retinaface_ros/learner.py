@@ -16,8 +16,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from retinaface_ros.backends import registry
 from retinaface_ros.detections import Detections, InferenceParams
-from retinaface_ros.inference.detector import Detector, as_bgr_image, fast_detector
+from retinaface_ros.inference.detector import Detector, as_bgr_image
+from retinaface_ros.inference.options import DetectorOptions
 from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
@@ -128,6 +130,8 @@ class RetinaFaceLearner:
         device: str | torch.device = "cuda",
         fp16: bool = False,
         torch_compile: bool = False,
+        runtime: str = "auto",
+        providers: Sequence[str] = (),
     ) -> None:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -153,6 +157,12 @@ class RetinaFaceLearner:
             raise ValueError("fp16=True needs a CUDA device; use fp16=False on the CPU")
         if torch_compile and self.device.type != "cuda":
             raise ValueError("torch_compile=True needs a CUDA device; use torch_compile=False on the CPU")
+        self.runtime = registry.check_runtime(runtime)
+        if isinstance(providers, str) or not all(isinstance(p, str) for p in providers):
+            raise TypeError(f"providers must be a list of provider names, got {providers!r}")
+        if providers and runtime not in ("auto", "onnxruntime"):
+            raise ValueError(f"providers are an onnxruntime option, not one of runtime={runtime!r}")
+        self.providers = tuple(providers)
 
         self.backbone = backbone
         self.lr = lr
@@ -174,8 +184,18 @@ class RetinaFaceLearner:
         self.classes = list(CLASSES)
         self.inference_params = InferenceParams()
         self.model: RetinaFace | None = None
-        self.ort_session: Any = None  # set by optimize() / loading an ONNX folder
+        self.onnx_backend: Any = None  # the ONNX graph's backend: set by optimize() / loading an ONNX folder
         self._detector: Detector | None = None
+
+    @property
+    def ort_session(self) -> Any:
+        """The ONNX graph's backend (onnxruntime or OpenVINO), None for a torch model (older name of
+        ``onnx_backend``)."""
+        return self.onnx_backend
+
+    @ort_session.setter
+    def ort_session(self, backend: Any) -> None:
+        self.onnx_backend = backend
 
     # ----------------------------------------------------------------------------------------- model state
     @property
@@ -197,33 +217,50 @@ class RetinaFaceLearner:
                 f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}"
             )
         self.model = model.to(self.device).eval()
-        self.ort_session = None
+        self.onnx_backend = None
         self._refresh_detector()
 
-    def set_onnx_session(self, session: Any, keep_model: bool) -> None:
-        """Run inference with an onnxruntime ``session`` (:class:`~.backends.onnxruntime.OnnxSession`);
-        ``keep_model=False`` drops the torch model (the ONNX graph is the model, as after loading one)."""
+    def set_onnx_backend(self, backend: Any, keep_model: bool) -> None:
+        """Run inference with ``backend`` (an ONNX graph on onnxruntime or OpenVINO, from
+        :func:`~.backends.registry.onnx_backend`); ``keep_model=False`` drops the torch model (the ONNX
+        graph is the model now, as after loading one)."""
         if not keep_model:
             self.model = None
-        self.ort_session = session
+        self.onnx_backend = backend
         self._refresh_detector()
 
+    def detector_options(self) -> DetectorOptions:
+        """The torch detector's options: fp16 and torch_compile from the learner, the rest default."""
+        return DetectorOptions(fp16=self.fp16, torch_compile=self.torch_compile)
+
     def _refresh_detector(self) -> None:
-        """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
+        """Build the detector over the backend ``runtime`` chooses: the ONNX graph's, or a torch inference
+        copy of ``self.model`` (BatchNorm folded, fp16 when ``fp16``, channels_last, compiled with
+        ``torch_compile``; ``self.model`` stays the trainable fp32 module that ``save`` and ``fit`` use),
+        or with ``runtime`` onnxruntime / openvino an ONNX export of it."""
+        exported = self.runtime in ("onnxruntime", "openvino")
+        if self.onnx_backend is None and self.model is not None and exported:
+            from retinaface_ros.backends.onnxruntime import export_onnx, optimizer_info
 
-        The copy is cast to fp16 when ``fp16``, laid out channels_last and, with ``torch_compile`` (CUDA),
-        compiled by inductor on the first run of each input shape; ``self.model`` stays the trainable fp32
-        module that ``save`` and ``fit`` use.
-        """
-        if self.ort_session is not None:
-            from retinaface_ros.backends.onnxruntime import OnnxForward
-
-            forward = OnnxForward(self.ort_session)
-            self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
+            backend = self.onnx_backend_for(export_onnx(self.model, False, self.backbone), "exported model")
+            backend.info = optimizer_info(backend, False)
+            self.onnx_backend = backend
+        if self.onnx_backend is not None:
+            self._detector = Detector(self.onnx_backend, self.config)
             return
         assert self.model is not None
-        self._detector = fast_detector(
-            self.model, self.config, self.device, self.fp16, torch_compile=self.torch_compile
+        if self.runtime not in ("auto", "torch"):
+            raise ValueError(f"runtime={self.runtime!r} cannot run a PyTorch model")
+        options = self.detector_options()
+        backend = registry.torch_backend(self.model, self.device, options)
+        self._detector = Detector(backend, self.config, options)
+
+    def onnx_backend_for(self, model_bytes: bytes, source: str) -> Any:
+        """A backend for ``model_bytes`` (an ONNX graph) on the learner's ``runtime`` (auto or torch:
+        onnxruntime, OpenVINO when only that is installed), ``providers`` and device."""
+        runtime = "auto" if self.runtime == "torch" else self.runtime
+        return registry.onnx_backend(
+            model_bytes, runtime, str(self.device), source, self.providers, self.config.mean_bgr
         )
 
     def load(self, path: str | Path, verbose: bool = True) -> None:
@@ -257,7 +294,9 @@ class RetinaFaceLearner:
         self.set_model(model)
 
     # ----------------------------------------------------------------------------------------- inference
-    def _require_detector(self) -> Detector:
+    @property
+    def detector(self) -> Detector:
+        """The inference pipeline of the loaded model (its backend, options, counters, caches)."""
         if self._detector is None:
             raise ValueError("no model loaded: call load(path) (or download() then load) before infer")
         return self._detector
@@ -293,7 +332,7 @@ class RetinaFaceLearner:
         """
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         image = as_bgr_image(img)
-        return self._require_detector().detect(image, params).to_bounding_boxes()
+        return self.detector.detect(image, params).to_bounding_boxes()
 
     def infer_batch(
         self,
@@ -321,7 +360,7 @@ class RetinaFaceLearner:
             raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         arrays = [as_bgr_image(img) for img in images]
-        return self._require_detector().detect_batch(arrays, params) if arrays else []
+        return self.detector.detect_batch(arrays, params) if arrays else []
 
     def detect_arrays(
         self,
@@ -338,7 +377,7 @@ class RetinaFaceLearner:
             threshold, None if nms_threshold is _Default.PARAMS else nms_threshold, scales, mask_thresh
         )
         image = as_bgr_image(img)
-        detector = self._require_detector()
+        detector = self.detector
         return detector.detect_batch([image], params, apply_nms=not skip_nms)[0]
 
     # ----------------------------------------------------------------------------------------- other jobs
@@ -419,15 +458,23 @@ class RetinaFaceLearner:
         return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)
 
     def optimize(self, do_constant_folding: bool = False) -> None:
-        """Export to ONNX and run inference with onnxruntime from now on."""
-        from retinaface_ros.backends.onnxruntime import optimize_learner
+        """Export to ONNX and run inference with it from now on (onnxruntime, or the ``runtime`` given);
+        the torch model is kept for ``fit``."""
+        if self.model is None:
+            if self.onnx_backend is not None:
+                return  # loaded from an ONNX folder: already optimized, nothing to export
+            raise ValueError("no model loaded: call load(path) or init_model() before optimize()")
+        from retinaface_ros.backends.onnxruntime import export_onnx, optimizer_info
 
-        optimize_learner(self, do_constant_folding=do_constant_folding)
+        graph = export_onnx(self.model, do_constant_folding, self.backbone)
+        backend = self.onnx_backend_for(graph, "exported model")
+        backend.info = optimizer_info(backend, do_constant_folding)
+        self.set_onnx_backend(backend, keep_model=True)
 
     def reset(self) -> None:
         """Forget the loaded model and give its GPU memory back."""
         self.model = None
-        self.ort_session = None
+        self.onnx_backend = None
         self._detector = None
         if self.device.type == "cuda":
             free_cuda_memory()
