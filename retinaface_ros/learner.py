@@ -8,60 +8,33 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from retinaface_ros.backends import registry
 from retinaface_ros.detections import Detections, InferenceParams
+from retinaface_ros.devices import cuda_available, free_cuda_memory, resolve_device
 from retinaface_ros.inference.detector import Detector, as_bgr_image
 from retinaface_ros.inference.options import DetectorOptions
-from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
-from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
+from retinaface_ros.model.config import BACKBONES, ModelConfig, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 
+if TYPE_CHECKING:
+    import torch
+
+    from retinaface_ros.model.retinaface import RetinaFace
+
 CLASSES = ["face", "masked_face"]
-_DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+__all__ = ["CLASSES", "RetinaFaceLearner", "cuda_available", "free_cuda_memory", "resolve_device"]
 
 
 class _Default(enum.Enum):
     """Marks an argument left to ``learner.inference_params`` where None means something else."""
 
     PARAMS = "learner.inference_params"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' (or that torch.device) → torch.device; CUDA without a GPU is an error."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but PyTorch sees no CUDA GPU; pass device='cpu' (or install a CUDA build)"
-            )
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are visible"
-            )
-    return torch.device(device)
-
-
-def cuda_available() -> bool:
-    """Whether PyTorch sees a CUDA GPU (the ROS nodes' ``device: auto`` falls back to the CPU without one)."""
-    return torch.cuda.is_available()
-
-
-def free_cuda_memory() -> None:
-    """Hand cached CUDA memory back to the driver (after dropping a model); no-op without CUDA."""
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def parse_lr_steps(lr_steps: str) -> list[int]:
@@ -205,11 +178,15 @@ class RetinaFaceLearner:
 
     def init_model(self, with_mask_head: bool = False) -> RetinaFace:
         """Build a freshly initialised network for ``self.backbone`` and make it the learner's model."""
+        from retinaface_ros.model.retinaface import RetinaFace
+
         self.set_model(RetinaFace(self.backbone, with_mask_head=with_mask_head))
         return self.model  # type: ignore[return-value]
 
     def set_model(self, model: RetinaFace) -> None:
-        """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX session."""
+        """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX graph."""
+        from retinaface_ros.model.retinaface import RetinaFace
+
         if not isinstance(model, RetinaFace):
             raise TypeError(f"model must be a retinaface_ros.model.RetinaFace, got {type(model).__name__}")
         if model.backbone_name != self.backbone:
@@ -274,6 +251,8 @@ class RetinaFaceLearner:
 
             load_folder(self, path, verbose=verbose)
             return
+        from retinaface_ros.io.state_dicts import read_state_dict
+
         state = read_state_dict(path)
         self.load_state_dict(state, source=str(path))
         if verbose:
@@ -281,6 +260,9 @@ class RetinaFaceLearner:
 
     def load_state_dict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
         """Build the network for the state dict (backbone checked, mask head found) and load it strictly."""
+        from retinaface_ros.io.state_dicts import backbone_of, has_mask_head
+        from retinaface_ros.model.retinaface import RetinaFace
+
         found = backbone_of(state)
         if found != self.backbone:
             raise ValueError(
