@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from retinaface_ros.commands import UsageError
+from retinaface_ros.commands.runtime_options import add_runtime_arguments, runtime_kwargs
 from retinaface_ros.model.config import BACKBONES
 
 
@@ -16,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, type=Path, help=".pth state dict or OpenDR model folder")
     parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_runtime_arguments(parser)
     settings = "default: the model folder's saved setting, else"
     parser.add_argument("--threshold", type=float, default=None, help=f"score threshold ({settings} 0.8)")
     parser.add_argument("--nms-threshold", type=float, default=None, help=f"NMS IoU ({settings} 0.4)")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         suffix = output_path(args.out, args.images[0], several).suffix or ".jpg"  # no suffix: JPEG
         if not cv2.haveImageWriter(f"x{suffix}"):
             raise UsageError(f"--out {args.out}: OpenCV cannot write {suffix!r} images (use .jpg or .png)")
-    learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
+    learner = RetinaFaceLearner(backbone=args.backbone, device=args.device, **runtime_kwargs(args))
     learner.load(args.model, verbose=False)
     if args.out is not None and several:
         args.out.mkdir(parents=True, exist_ok=True)
