@@ -20,12 +20,14 @@ from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy,
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
+from builtin_interfaces.msg import Time as RosTime  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.srv import GetState  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
@@ -272,29 +274,64 @@ def test_burst_with_slow_model_drops_and_keeps_latency_bounded(ros, selfie):
         assert node.set_parameters([Parameter("debug_delay_ms", value=0.0)])[0].successful
 
 
-def test_max_rate_hz_throttles_processing(ros, selfie):
-    node, probe, _ = ros
-    assert node.set_parameters([Parameter("max_rate_hz", value=4.0)])[0].successful
+def test_max_rate_hz_throttles_processing(mnet_weights, selfie):
+    """On an injected clock (use_sim_time, /clock published here): while the clock stands still after a
+    frame, newer frames wait in the slot and replace each other (skipped, not dropped); one step of the
+    clock past 1 / max_rate_hz releases the newest. Counters and events only: no wall-clock margin."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    namespace = f"{NS}_rate"
+    node = cpu_detector(context, namespace, mnet_weights, use_sim_time=True, max_rate_hz=4.0)
+    probe = Probe(context, namespace=namespace)
+    clock_pub = probe.node.create_publisher(Clock, "/clock", RELIABLE)
+    executor = SingleThreadedExecutor(context=context)
+    for each in (node, probe.node):
+        executor.add_node(each)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+
+    def set_clock(seconds: float) -> None:
+        stamp = Clock(clock=RosTime(sec=int(seconds), nanosec=round(seconds % 1 * 1e9)))
+
+        def arrived() -> bool:  # published until it arrives: the first may precede the reader's discovery
+            if node.get_clock().now().nanoseconds == round(seconds * 1e9):
+                return True
+            clock_pub.publish(stamp)
+            return False
+
+        assert wait_for(arrived), seconds
+
+    def send(frame_id: str) -> None:
+        received = node.stats.received
+        probe.image_pub.publish(probe.stamp(bgr8_to_imgmsg(frame), frame_id))
+        assert wait_for(lambda: node.stats.received == received + 1), frame_id
+
     try:
+        assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+        assert wait_for(
+            lambda: probe.image_pub.get_subscription_count() > 0 < clock_pub.get_subscription_count()
+        )
         frame = selfie[300:540, 600:920].copy()
-        name = node.get_fully_qualified_name()
-        processed_before = node.stats.processed
-        skipped_before, dropped_before = node.stats.skipped, node.stats.dropped
-        start = time.monotonic()
-        index = 0
-        while time.monotonic() - start < 2.0:  # 40 Hz input for 2 s
-            probe.image_pub.publish(probe.stamp(bgr8_to_imgmsg(frame), f"rate-{index}"))
-            index += 1
-            time.sleep(0.025)
-        time.sleep(0.5)
-        processed = node.stats.processed - processed_before
-        assert 3 <= processed <= 4 * 2.5 + 2, f"{processed} frames processed from {index} at max_rate_hz=4"
-        skipped, dropped = node.stats.skipped - skipped_before, node.stats.dropped - dropped_before
-        # Frames replaced while the worker waits on purpose are skipped, not dropped (no WARN for that).
-        assert skipped > dropped, (skipped, dropped)
-        assert wait_for(lambda: probe.counter(name, "skipped_rate_limit") == node.stats.skipped, timeout=3)
+        set_clock(100.0)
+        send("first")
+        assert wait_for(lambda: "first" in probe.detections and node.stats.processed == 1)
+        for frame_id in ("second", "third", "fourth"):  # the clock stands at 100.0 s: the worker waits
+            send(frame_id)
+        assert node.stats.processed == 1
+        assert (node.stats.skipped, node.stats.dropped) == (2, 0)  # third and fourth replaced waiting frames
+        set_clock(100.1)  # still inside the 0.25 s period
+        assert node.stats.processed == 1
+        set_clock(100.3)
+        assert wait_for(lambda: "fourth" in probe.detections and node.stats.processed == 2)  # the newest only
+        assert not {"second", "third"} & probe.detections.keys()
+        set_clock(102.0)  # diagnostics run on the node's clock too
+        assert wait_for(lambda: probe.counter(node.get_fully_qualified_name(), "skipped_rate_limit") == 2)
     finally:
-        assert node.set_parameters([Parameter("max_rate_hz", value=0.0)])[0].successful
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        probe.node.destroy_node()
+        context.try_shutdown()
+        thread.join(5.0)
 
 
 def test_live_parameters(ros):

@@ -151,7 +151,7 @@ class DetectorNode(LifecycleNode):
         self._active = False
         self._activated_at = 0.0
         self._frames_in: list[int] = []  # messages received per input since activation
-        self._subscriptions: list[Any] = []
+        self._image_subscriptions: list[Any] = []  # not rclpy's own _subscriptions (that lost /clock)
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
         self._diagnostics_pub = None
@@ -253,7 +253,7 @@ class DetectorNode(LifecycleNode):
             if self.params.qos_reliability == "reliable"
             else ReliabilityPolicy.BEST_EFFORT,
         )
-        self._subscriptions = [
+        self._image_subscriptions = [
             self.create_subscription(
                 CompressedImage,
                 f"{prefix}image/compressed",
@@ -266,11 +266,11 @@ class DetectorNode(LifecycleNode):
             )
             for camera, prefix in enumerate(self.params.topic_prefixes)
         ]
-        self._frames_in = [0] * len(self._subscriptions)
+        self._frames_in = [0] * len(self._image_subscriptions)
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
-        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        topics = ", ".join(subscription.topic_name for subscription in self._image_subscriptions)
         self.get_logger().info(f"active: listening on {topics}")
         return result
 
@@ -296,9 +296,9 @@ class DetectorNode(LifecycleNode):
 
     def _stop_processing(self) -> None:
         self._active = False
-        for subscription in self._subscriptions:
+        for subscription in self._image_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions = []
+        self._image_subscriptions = []
         if self._worker is not None:
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
@@ -363,16 +363,28 @@ class DetectorNode(LifecycleNode):
                 self.stats.on_drop()
 
     # ------------------------------------------------------------------------------------------ worker
+    def _now(self) -> float:
+        """The node's clock in seconds: system time, or /clock with use_sim_time (bag playback, tests)."""
+        return self.get_clock().now().nanoseconds / 1e9
+
     def _rate_wait(self, stop: threading.Event) -> None:
+        """Wait until 1 / max_rate_hz after the last start on the node's clock; a stop ends the wait, so
+        does a clock that jumps back (the remaining time would exceed one period)."""
         params = self.params
-        if params is not None and params.max_rate_hz > 0:
-            remaining = self._last_start + 1.0 / params.max_rate_hz - time.monotonic()
-            if remaining > 0:
-                self._rate_waiting = True
-                try:
-                    stop.wait(remaining)
-                finally:
-                    self._rate_waiting = False
+        if params is None or params.max_rate_hz <= 0:
+            return
+        period = 1.0 / params.max_rate_hz
+        next_start = self._last_start + period
+        remaining = next_start - self._now()
+        if not 0 < remaining <= period:
+            return
+        self._rate_waiting = True
+        try:
+            while not stop.is_set() and 0 < remaining <= period:
+                stop.wait(min(remaining, 0.1))  # then re-read the clock: sim time may advance in steps
+                remaining = next_start - self._now()
+        finally:
+            self._rate_waiting = False
 
     def _convert(self, frame: Frame) -> np.ndarray | None:
         """The frame as BGR uint8; None (counted as rejected, logged) when it cannot be converted."""
@@ -387,7 +399,7 @@ class DetectorNode(LifecycleNode):
     def _process(self, frames: list[Frame]) -> None:
         """Worker thread: convert, detect (the frames of all cameras waiting, as one batch), publish. Never
         raises."""
-        self._last_start = time.monotonic()
+        self._last_start = self._now()
         converted = [(frame, self._convert(frame)) for frame in frames]
         batch = [(frame, image) for frame, image in converted if image is not None]
         params = self.params
@@ -471,10 +483,10 @@ class DetectorNode(LifecycleNode):
             "model": model.source if model else "",
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
-            "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
+            "inputs": ", ".join(subscription.topic_name for subscription in self._image_subscriptions),
         }
         snapshot = self.stats.snapshot()
-        publishers = [self.count_publishers(sub.topic_name) for sub in self._subscriptions]
+        publishers = [self.count_publishers(sub.topic_name) for sub in self._image_subscriptions]
         extra["input_publishers"] = str(sum(publishers))
         starved = self._starved(publishers)
         if starved:
@@ -499,7 +511,9 @@ class DetectorNode(LifecycleNode):
             return ""
         silent = [
             (sub.topic_name, count)
-            for sub, count, frames in zip(self._subscriptions, publishers, self._frames_in, strict=False)
+            for sub, count, frames in zip(
+                self._image_subscriptions, publishers, self._frames_in, strict=False
+            )
             if count and not frames
         ]
         return messages.starved_message(silent, waited, self.params.qos_reliability) if silent else ""

@@ -99,7 +99,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "max_rate_hz",
         0.0,
-        "Most frames processed per second (0 = unlimited)",
+        "Most frames processed per second (0 = unlimited), on the node's clock (sim time with use_sim_time)",
         live=True,
         float_range=(0.0, MAX_RATE_HZ),
     ),
