@@ -18,16 +18,21 @@ test-all: setup
 	$(ENV) python -m pytest test -q $(PYTEST_ARGS)
 
 # The ROS 2 Jazzy (LTS) lane: .venv-jazzy (Python 3.12, Jazzy wheels, no torch) + install-jazzy/, running the
-# tests of the torch-free deployment path (messages, image conversion, launch file, node, CLI on ONNX); tests
-# that need torch skip there with a reason. See tools/lane.sh.
+# tests of the torch-free deployment path (messages, image conversion, launch file, CLI, and the detect command
+# and detector node on an ONNX model folder, which the Kilted lane exports once: torch is not in this lane).
+# See tools/lane.sh.
 JAZZY_TESTS := test/test_interfaces_import.py test/test_interfaces_pubsub.py test/test_image_conversion.py \
-	test/test_launch_file.py test/test_cli_help.py
-JAZZY_ENV := export RETINAFACE_LANE=jazzy && source tools/env.sh &&
+	test/test_launch_file.py test/test_cli_help.py test/test_onnx_deployment.py
+JAZZY_ONNX := build-jazzy/models/mnet_onnx
+JAZZY_ENV := export RETINAFACE_LANE=jazzy RETINAFACE_TEST_ONNX_MODEL=$(CURDIR)/$(JAZZY_ONNX) && source tools/env.sh &&
 
 setup-jazzy:
 	RETINAFACE_LANE=jazzy bash tools/setup_env.sh
 
-test-jazzy: setup-jazzy
+$(JAZZY_ONNX)/mnet_onnx.onnx: | setup
+	$(ENV) retinaface export --model "$$RETINAFACE_SHARED/models/mobilenet0.25_Final.pth" --out $(JAZZY_ONNX)
+
+test-jazzy: setup-jazzy $(JAZZY_ONNX)/mnet_onnx.onnx
 	$(JAZZY_ENV) python -m pytest $(JAZZY_TESTS) -q -rs $(PYTEST_ARGS)
 
 lint:

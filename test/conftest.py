@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -49,6 +50,24 @@ def mnet_learner(mnet_weights):
     return learner
 
 
+@pytest.fixture(scope="session")
+def onnx_model_folder(mnet_weights, tmp_path_factory) -> Path:
+    """The pretrained mnet as an exported ONNX model folder: ``$RETINAFACE_TEST_ONNX_MODEL`` when set (the
+    torch-free Jazzy lane: `make test-jazzy` exports it with the Kilted lane), else exported with torch."""
+    given = os.environ.get("RETINAFACE_TEST_ONNX_MODEL")
+    if given:
+        if not Path(given).is_dir():
+            pytest.skip(f"RETINAFACE_TEST_ONNX_MODEL={given}: no model folder (make test-jazzy exports it)")
+        return Path(given)
+    pytest.importorskip("torch", reason="no torch to export the ONNX model: set RETINAFACE_TEST_ONNX_MODEL")
+    from retinaface_ros import RetinaFaceLearner
+
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    learner.optimize()
+    return learner.save(tmp_path_factory.mktemp("models") / "mnet_onnx", verbose=False)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU (len(a) × len(b)) of x1, y1, x2, y2 boxes."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -66,5 +85,7 @@ from ros_helpers import configure_ros_env  # noqa: E402
 
 configure_ros_env()
 
-# The detector tests' fixtures (pretrained mnet model, crowded VGA frame, the plain path's detections).
-from detector_helpers import frame, model, plain  # noqa: E402, F401
+# The detector tests' fixtures (pretrained mnet model, crowded VGA frame, the plain path's detections); they
+# need torch, which the torch-free Jazzy lane does not have (its tests use onnx_model_folder instead).
+if importlib.util.find_spec("torch") is not None:
+    from detector_helpers import frame, model, plain  # noqa: E402, F401
