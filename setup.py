@@ -38,9 +38,9 @@ setup(
     entry_points={
         "console_scripts": [
             "retinaface = retinaface_ros.cli:main",
-            "detector_node = retinaface_ros.ros.detector_node:main",
-            "trainer_node = retinaface_ros.ros.trainer_node:main",
-            "image_publisher = retinaface_ros.ros.image_publisher:main",
+            "detector_node = retinaface_ros.ros.entry_points:detector_node",
+            "trainer_node = retinaface_ros.ros.entry_points:trainer_node",
+            "image_publisher = retinaface_ros.ros.entry_points:image_publisher",
         ],
     },
 )

@@ -8,6 +8,7 @@ import os
 import sys
 
 from retinaface_ros.commands import UsageError
+from retinaface_ros.optional_dependencies import missing_dependency_line
 
 # (sub-command module, function that adds its parser). Each module owns its arguments and handler:
 # ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
@@ -18,14 +19,6 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
 )
-
-
-# Dependencies that `pip install .` leaves to the user, and how to get them.
-_OPTIONAL = {
-    "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
-    "onnxruntime": "onnxruntime: pip install onnxruntime",
-    "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, FileNotFoundError) as error:  # UsageError is a ValueError
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 2
-    except ModuleNotFoundError as error:
-        if error.name not in _OPTIONAL:
+    except ImportError as error:  # an optional dependency (torch, onnx, onnxruntime, ...) is not installed
+        line = missing_dependency_line(error, f"retinaface: error: {args.command}")
+        if line is None:
             raise
-        print(f"retinaface: error: {args.command} needs {_OPTIONAL[error.name]}", file=sys.stderr)
+        print(line, file=sys.stderr)
         return 2
     except BrokenPipeError:  # `retinaface detect ... | head`: the reader left; no traceback, no error line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

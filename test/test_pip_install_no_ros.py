@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ros_helpers import REPO_ROOT
 
+from retinaface_ros.optional_dependencies import INSTALL_HINTS
+
 
 def _base_python() -> str:
     """A Python 3 outside this project's venv (the venv's base interpreter)."""
@@ -105,7 +107,6 @@ def test_pip_install_without_ros(tmp_path):
         timeout=120,
     )
     assert detect.returncode == 2 and detect.stderr.strip() == (
-        "retinaface: error: detect needs PyTorch: pip install torch (or pip install .[torch]); Jetson: "
-        "NVIDIA's wheel"
+        f"retinaface: error: detect needs {INSTALL_HINTS['torch']}"
     ), detect.stderr
     assert (venv / "share" / "ament_index" / "resource_index" / "packages" / "retinaface_ros").is_file()

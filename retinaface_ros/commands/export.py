@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from retinaface_ros.learner import RetinaFaceLearner
+    from retinaface_ros.optional_dependencies import require
+
+    require("torch", "onnx", args.runtime)  # before any work: one line naming what to install
 
     learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
     learner.load(args.model, verbose=False)
