@@ -72,15 +72,9 @@ class DetectionDataset:
         return self._record(index).annotations.copy()
 
     def load_image(self, index: int) -> np.ndarray:
-        import cv2
+        from retinaface_ros.io.image_files import read_image
 
-        path = self._record(index).path
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            if not path.is_file():
-                raise FileNotFoundError(f"image not found: {path}")
-            raise ValueError(f"cannot decode image {path} (corrupt, empty or a format OpenCV cannot read)")
-        return image
+        return read_image(self._record(index).path)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.load_image(index), self.annotations(index)

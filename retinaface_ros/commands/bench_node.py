@@ -68,9 +68,9 @@ def _frame(args: argparse.Namespace) -> np.ndarray:
     import cv2
 
     if args.image:
-        image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read --image {args.image}")
+        from retinaface_ros.io.image_files import read_image
+
+        image = read_image(args.image)
         return cv2.resize(image, (args.width, args.height), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(0)
     return cv2.GaussianBlur(rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8), (9, 9), 0)

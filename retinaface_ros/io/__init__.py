@@ -1,0 +1,1 @@
+"""Reading and writing files: image files, atomic outputs."""
