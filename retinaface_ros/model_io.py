@@ -23,6 +23,7 @@ from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_di
 from retinaface_ros.detections import InferenceParams
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
+MAX_META_BYTES = 1 << 20  # a model folder's JSON is a few hundred bytes
 
 
 def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
@@ -119,10 +120,15 @@ def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise FileNotFoundError(
             f"model metadata not found: {json_path} (an OpenDR folder holds <name>/<name>.json)"
         )
+    if json_path.stat().st_size > MAX_META_BYTES:
+        size = json_path.stat().st_size
+        raise ValueError(f"{json_path} is {size:,} bytes: too large for model metadata (at most 1 MiB)")
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{json_path} is not valid JSON: {error}") from error
+    except RecursionError:  # nesting deeper than Python's recursion limit
+        raise ValueError(f"{json_path} nests its JSON too deeply to be model metadata") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{json_path} must hold a JSON object")
     framework = meta.get("framework")
