@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from retinaface_ros.atomic_files import OutputPathError, atomic_output, check_output_file
+from retinaface_ros.io.atomic_files import OutputPathError, atomic_output, check_output_file
 from retinaface_ros.io.image_files import (
     check_image_format,
     decode_image,

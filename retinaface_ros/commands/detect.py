@@ -80,7 +80,7 @@ def output_targets(out: Path, images: list[Path], arguments: list[Path]) -> tupl
     ``out`` is a folder when it is one already, or when several images are given (then it must not look
     like an image file name). Images found in a folder argument keep their path below it.
     """
-    from retinaface_ros.atomic_files import check_output_folder
+    from retinaface_ros.io.atomic_files import check_output_folder
     from retinaface_ros.io.image_files import IMAGE_SUFFIXES, display_path
 
     several = len(images) > 1 or any(argument.is_dir() for argument in arguments)
@@ -107,8 +107,8 @@ def output_targets(out: Path, images: list[Path], arguments: list[Path]) -> tupl
 
 
 def run(args: argparse.Namespace) -> int:
-    from retinaface_ros.atomic_files import check_output_file
     from retinaface_ros.drawing import draw_bounding_boxes
+    from retinaface_ros.io.atomic_files import check_output_file
     from retinaface_ros.io.image_files import check_image_format, display_path, read_image, write_image
     from retinaface_ros.learner import RetinaFaceLearner
     from retinaface_ros.validation import check_scales, scales_note

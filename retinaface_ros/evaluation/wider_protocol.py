@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_ros.atomic_files import write_atomically
+from retinaface_ros.io.atomic_files import write_atomically
 
 SETTINGS: tuple[str, ...] = ("easy", "medium", "hard")
 THRESH_NUM = 1000

@@ -1,1 +1,3 @@
-"""Reading and writing files: image files, atomic outputs."""
+"""Files on disk: state dicts (:mod:`.state_dicts`), model folders (:mod:`.model_folder`), downloads
+(:mod:`.download`), atomic writes (:mod:`.atomic_files`), image files (:mod:`.image_files`, with
+:mod:`.image_header`) and .npz archives (:mod:`.numpy_archives`)."""

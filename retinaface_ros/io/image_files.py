@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from retinaface_ros.atomic_files import check_output_file, display_path, write_atomically
+from retinaface_ros.io.atomic_files import check_output_file, display_path, write_atomically
 from retinaface_ros.io.image_header import declared_size
 from retinaface_ros.validation import check_fits_in_memory, check_image_size
 

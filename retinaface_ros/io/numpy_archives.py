@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaface_ros.atomic_files import display_path
+from retinaface_ros.io.atomic_files import display_path
 
 _HEADER_READERS = {(1, 0): "read_array_header_1_0", (2, 0): "read_array_header_2_0"}
 
