@@ -72,9 +72,11 @@ def check_number(
 
 
 def _bounds_text(low: float, high: float, low_inclusive: bool) -> str:
-    low_text = f"{'≥' if low_inclusive else '>'} {low:g}" if low != -math.inf else ""
-    high_text = f"≤ {high:g}" if high != math.inf else ""
-    return "a finite number " + " and ".join(filter(None, (low_text, high_text)))
+    if low != -math.inf and high != math.inf:
+        return f"a finite number in {'[' if low_inclusive else '('}{low:g}, {high:g}]"
+    if low != -math.inf:
+        return f"a finite number {'≥' if low_inclusive else '>'} {low:g}"
+    return f"a finite number ≤ {high:g}" if high != math.inf else "a finite number"
 
 
 def check_training_value(name: str, value: Any) -> Any:
