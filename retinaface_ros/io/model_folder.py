@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+import numpy as np
 import torch
 
 from retinaface_ros.detections import InferenceParams
@@ -180,7 +181,11 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
 
         if file.stat().st_size == 0:
             raise ValueError(f"model file is empty: {file}")
-        session = OnnxSession(file.read_bytes(), learner.device, str(file))
+        model_bytes = file.read_bytes()
+        bad = first_non_finite_initializer(model_bytes)
+        if bad is not None:
+            raise ValueError(f"model file {file}: initializer {bad!r} holds NaN or infinite values")
+        session = OnnxSession(model_bytes, learner.device, str(file))
         found = session.metadata.get("backbone")
         if found and found != learner.backbone:
             raise ValueError(
@@ -197,3 +202,22 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
     learner.inference_params = meta["inference_params"]
     if verbose:
         print(f"Loaded {learner.backbone} RetinaFace ({meta['framework']}) from {file.parent}")
+
+
+def first_non_finite_initializer(model_bytes: bytes) -> str | None:
+    """The name of the first floating-point initializer (weight) of an ONNX graph holding NaN or ±inf;
+    None when all are finite, or when the ``onnx`` package is not installed to read them."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    try:
+        graph = onnx.load_model_from_string(model_bytes).graph
+    except Exception:  # noqa: BLE001 - a broken graph is onnxruntime's error to report, with its reason
+        return None
+    for initializer in graph.initializer:
+        values = numpy_helper.to_array(initializer)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            return initializer.name
+    return None
