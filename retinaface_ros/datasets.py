@@ -3,7 +3,7 @@
 Every sample is ``(image_bgr uint8 H x W x 3, annotations float32 N x 15)``; an annotation row is
 ``x1, y1, x2, y2``, the five landmarks ``(x, y)`` (left eye, right eye, nose, left mouth corner, right mouth
 corner) and a landmark flag (1 when present, -1 when absent: landmark coordinates then read -1).
-Annotation files are parsed once at construction; images are read lazily with ``cv2.imread``.
+Annotation files are parsed once at construction; images are read lazily (``io.image_files.read_image``).
 """
 
 from __future__ import annotations

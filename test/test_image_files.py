@@ -196,3 +196,16 @@ def test_detect_cli_refuses_special_outputs_and_bombs(tmp_path, mnet_weights) ->
         and result.stderr.count(b"\n") == 1
         and b"bomb.png is 40000x40000" in result.stderr
     )
+
+
+def test_video_names_that_opencv_cannot_take_are_refused(tmp_path) -> None:
+    """Before: cv2.VideoCapture on a non-UTF-8 name crashed the image_publisher (SIGSEGV)."""
+    from retinaface_ros.io.image_files import opencv_path
+    from retinaface_ros.ros.image_publisher import frames
+
+    video = os.fsencode(tmp_path) + b"/clip-" + NON_UTF8 + b".avi"
+    with open(video, "wb") as handle:
+        handle.write(b"not really a video")
+    with pytest.raises(ValueError, match=r"clip-caf\\xff\\xfe\.avi: OpenCV cannot open a file whose name"):
+        next(frames(Path(os.fsdecode(video)), loop=False))
+    assert opencv_path(tmp_path / "plain.avi") == str(tmp_path / "plain.avi")

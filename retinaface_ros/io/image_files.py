@@ -6,7 +6,8 @@
 * :func:`write_image` encodes with ``cv2.imencode`` and writes atomically (temp file + rename), refusing an
   existing output that is not a regular file (folder, device, FIFO, socket).
 * :func:`check_image_format` tells early whether OpenCV can write a file name's format.
-* :func:`image_files_in` expands a folder to the image files in it.
+* :func:`image_files_in` expands a folder to the image files in it; :func:`opencv_path` is the file name
+  to give the OpenCV calls that take nothing else (videos), refused when it is not valid UTF-8.
 
 Paths may be ``str`` (including the surrogate escapes Python uses for undecodable bytes), ``bytes`` or
 ``os.PathLike``. Every error is one line naming the file; use :func:`display_path` to print a path.
@@ -34,6 +35,7 @@ __all__ = [
     "check_image_format",
     "display_path",
     "image_files_in",
+    "opencv_path",
     "read_image",
     "write_image",
 ]
@@ -121,6 +123,18 @@ def image_files_in(folder: PathArg, recursive: bool = False, exclude: PathArg | 
         if path.is_file():
             found.append(path)
     return found
+
+
+def opencv_path(path: PathArg) -> str:
+    """``path`` as text for the OpenCV calls that only take a file name (``cv2.VideoCapture``): refused
+    with one line when it is not valid UTF-8 (OpenCV crashes on such names)."""
+    raw = os.fsencode(path)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"{display_path(raw)}: OpenCV cannot open a file whose name is not valid UTF-8; rename it"
+        ) from None
 
 
 def _opencv_reason(error: cv2.error) -> str:

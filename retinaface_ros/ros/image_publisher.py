@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from retinaface_ros.io.image_files import read_image
+from retinaface_ros.io.image_files import opencv_path, read_image
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
@@ -44,7 +44,7 @@ def _generate(files: list[Path], is_video: bool, loop: bool) -> Iterator[np.ndar
     cache: dict[Path, np.ndarray] = {}
     while True:
         if is_video:
-            capture = cv2.VideoCapture(str(files[0]))
+            capture = cv2.VideoCapture(opencv_path(files[0]))
             if not capture.isOpened():
                 raise ValueError(f"OpenCV cannot open {files[0]} as a video")
             ok, frame = capture.read()
