@@ -14,6 +14,7 @@ CLASS_COLORS = ((0, 255, 0), (255, 128, 0))
 LANDMARK_COLORS = ((0, 0, 255), (0, 255, 255), (255, 0, 255), (0, 255, 0), (255, 0, 0))
 LABELS = ("score", "id", "none")  # what each box is labelled with: its score, its 1-based number, nothing
 MIN_FONT_SCALE = 0.3  # smaller text is unreadable: boxes too small for it get no label
+MAX_FONT_SCALE = 1.0  # labels of large faces grow up to this (or the image's own size, when larger)
 
 
 def draw_bounding_boxes(
@@ -66,13 +67,14 @@ def draw_bounding_boxes(
 def _put_label(
     canvas: np.ndarray, label: str, box: BoundingBox, font_scale: float, thickness: int, color: tuple
 ) -> None:
-    """``label`` above the box (inside it at the image's top edge), scaled down to fit the box."""
+    """``label`` above the box (inside it at the image's top edge), sized by the box: as wide as the box at
+    most and a third of its height, between MIN_FONT_SCALE (else no label) and MAX_FONT_SCALE."""
     font = cv2.FONT_HERSHEY_SIMPLEX
     (width, height), _ = cv2.getTextSize(label, font, 1.0, 1)
-    scale = min(font_scale, box.width / width, box.height / 3 / height)
+    scale = min(max(font_scale, MAX_FONT_SCALE), box.width / width, box.height / 3 / height)
     if scale < MIN_FONT_SCALE:
         return
-    thickness = thickness if scale >= font_scale else 1
+    thickness = max(thickness, round(scale)) if scale >= font_scale else 1
     text_height = round(height * scale)
     left, top = round(box.left), round(box.top)
     baseline_y = top - 3 if top - 3 - text_height >= 0 else top + text_height + 2

@@ -4,6 +4,7 @@ what is wrong, exit code 2; and what ``detect`` does with folders, several image
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import struct
 import zipfile
@@ -128,3 +129,84 @@ def test_deeply_nested_model_json_is_one_line(tmp_path, capsys) -> None:
     (folder / "deep.json").write_bytes(b" " * (2 << 20))
     assert main(["detect", str(image), "--model", str(folder)]) == 2
     _one_line_error(capsys, "too large for model metadata")
+
+
+# ------------------------------------------------------------------------------- #20 item 9: detect UX
+def _write_images(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(cv2.imencode(".jpg", np.full((96, 128, 3), 90, np.uint8))[1].tobytes())
+
+
+def test_detect_expands_folders_and_says_where_it_wrote(tmp_path, mnet_weights, capsys) -> None:
+    """Before: a folder argument failed with "not found", and --out wrote silently."""
+    photos = tmp_path / "photos"
+    _write_images(photos, "a.jpg", "b.png", "trip/c.jpg", ".hidden.jpg")
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "annotated"
+    assert main(["detect", str(photos), "--model", str(mnet_weights), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines == [f"{photos / 'a.jpg'}: 0 face(s) -> {out / 'a_faces.jpg'}",
+                     f"{photos / 'b.png'}: 0 face(s) -> {out / 'b_faces.jpg'}"]  # fmt: skip
+    assert f"created folder {out}" in captured.err and f"wrote 2 annotated image(s) to {out}" in captured.err
+    args = ["detect", str(photos), "--recursive", "--model", str(mnet_weights), "--out", str(out), "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(entry["image"]).relative_to(photos).as_posix() for entry in report] == [
+        "a.jpg",
+        "b.png",
+        "trip/c.jpg",
+    ]
+    assert (
+        report[2]["annotated"] == str(out / "trip" / "c_faces.jpg")
+        and (out / "trip" / "c_faces.jpg").is_file()
+    )
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    assert main(["detect", str(tmp_path / "empty"), "--model", str(mnet_weights)]) == 2
+    _one_line_error(capsys, "no image files in folder", "--recursive")
+
+
+def test_detect_refuses_a_file_name_for_several_images(tmp_path, mnet_weights, capsys) -> None:
+    """Before: --out x.jpg with two images silently made a folder named x.jpg."""
+    _write_images(tmp_path, "a.jpg", "b.jpg", "other/a.jpg")
+    images = [str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")]
+    assert main(["detect", *images, "--model", str(mnet_weights), "--out", str(tmp_path / "x.jpg")]) == 2
+    _one_line_error(capsys, "x.jpg names an image file but 2 images were given", "pass a folder")
+    assert not (tmp_path / "x.jpg").exists()
+    clash = [str(tmp_path / "a.jpg"), str(tmp_path / "other" / "a.jpg")]
+    assert main(["detect", *clash, "--model", str(mnet_weights), "--out", str(tmp_path / "out")]) == 2
+    _one_line_error(capsys, "same --out file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_labels_follow_the_box_size_and_can_be_switched(tmp_path) -> None:
+    """Before: every label had the image's font size, so labels of small faces covered their neighbours."""
+    from retinaface_ros.drawing import draw_bounding_boxes
+    from retinaface_ros.types import BoundingBox
+
+    canvas = np.zeros((400, 600, 3), np.uint8)
+    small = BoundingBox(0, 100, 200, 24, 30, 0.97)
+    large = BoundingBox(0, 300, 150, 200, 220, 0.99)
+
+    def label_extent(image: np.ndarray, box: BoundingBox) -> tuple[int, int]:
+        """(width, height) of the drawn pixels above ``box`` (its label)."""
+        top, left = round(box.top), round(box.left)
+        region = image[: top - 1, left - 2 : left + 2 * round(box.width)].max(axis=2) > 0
+        rows, cols = np.nonzero(region)
+        return (int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)) if rows.size else (0, 0)
+
+    for labels in ("score", "id"):
+        drawn = draw_bounding_boxes(canvas, [small, large], labels=labels)
+        small_width, small_height = label_extent(drawn, small)
+        large_width, large_height = label_extent(drawn, large)
+        assert 0 < small_width <= small.width + 2 and 0 < small_height <= small.height / 3 + 2, labels
+        assert large_height > 2 * small_height and large_width > small_width
+    score_drawn = draw_bounding_boxes(canvas, [large], labels="score")
+    id_drawn = draw_bounding_boxes(canvas, [large], labels="id")
+    assert label_extent(score_drawn, large)[0] > label_extent(id_drawn, large)[0]  # "0.99" is wider than "1"
+    assert label_extent(draw_bounding_boxes(canvas, [small, large], labels="none"), large) == (0, 0)
+    tiny = BoundingBox(0, 50, 50, 6, 6, 0.9)  # too small for readable text: no label at all
+    assert label_extent(draw_bounding_boxes(canvas, [tiny]), tiny) == (0, 0)
+    with pytest.raises(ValueError, match="labels must be one of"):
+        draw_bounding_boxes(canvas, [small], labels="names")
