@@ -4,6 +4,7 @@ Train goal numbers where only 0 means "default" (#16 item 7)."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -223,3 +224,25 @@ def test_a_bad_validation_root_is_named_as_the_validation_set(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match=r"val_dataset_root .* is not a usable validation set"):
         validation_dataset(job.val_dataset_root)
     assert len(validation_dataset(Path(root))) > 0
+
+
+def test_an_onnx_folder_with_non_finite_weights_is_refused(tmp_path, mnet_weights) -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
+    learner.load(mnet_weights, verbose=False)
+    learner.optimize()
+    folder = learner.save(tmp_path / "optimized", verbose=False)
+    model = onnx.load(folder / "optimized.onnx")
+    victim = next(i for i in model.graph.initializer if numpy_helper.to_array(i).dtype.kind == "f")
+    values = numpy_helper.to_array(victim).copy()
+    values.flat[0] = np.inf
+    victim.CopyFrom(numpy_helper.from_array(values, victim.name))
+    onnx.save(model, folder / "optimized.onnx")
+    fresh = RetinaFaceLearner(backbone="mnet", device="cpu")
+    bad = rf"optimized\.onnx: initializer '{re.escape(victim.name)}' holds NaN or infinite"
+    with pytest.raises(ValueError, match=bad):
+        fresh.load(folder, verbose=False)
+    assert fresh.ort_session is None
