@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import stat
 import struct
 import zipfile
 from pathlib import Path
@@ -210,3 +212,21 @@ def test_labels_follow_the_box_size_and_can_be_switched(tmp_path) -> None:
     assert label_extent(draw_bounding_boxes(canvas, [tiny]), tiny) == (0, 0)
     with pytest.raises(ValueError, match="labels must be one of"):
         draw_bounding_boxes(canvas, [small], labels="names")
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (["bench", "--runs", "1", "--out"], "exists and is a FIFO, not a regular file"),
+        (["bench-node", "--model", "{model}", "--output"], "exists and is a FIFO, not a regular file"),
+        (["export", "--model", "{model}", "--backbone", "mnet", "--out"], "exists and is not a folder"),
+    ],
+)
+def test_every_command_refuses_special_outputs_before_working(tmp_path, mnet_weights, capsys, command, words):
+    """Before: the FIFO was replaced by a regular file once the work was done."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    args = [part.format(model=mnet_weights) for part in command]
+    assert main([*args, str(fifo)]) == 2
+    _one_line_error(capsys, words)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
