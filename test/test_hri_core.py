@@ -195,3 +195,30 @@ def test_bald_guys_faces_are_in_front_of_the_camera_left_to_right(mnet_learner, 
         for pose in poses
     ]
     assert np.median(facing) > 0.7
+
+
+def test_quaternions_match_scipy():
+    from retinaface_ros.hri.face_pose import quaternion
+
+    for euler in [(0, 0, 0), (10, 20, 30), (-170, 45, 90), (179, -5, -179), (0, 180, 0)]:
+        matrix = Rotation.from_euler("xyz", euler, degrees=True).as_matrix()
+        ours, theirs = quaternion(matrix), Rotation.from_matrix(matrix).as_quat()
+        assert (
+            min(np.abs(ours - theirs).max(), np.abs(ours + theirs).max()) < 1e-6
+        )  # q and -q are one rotation
+
+
+def test_aligned_face_reads_only_its_region_but_matches_a_whole_image_warp():
+    from retinaface_ros.hri.face_crops import alignment_matrix
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (480, 640, 3), np.uint8)
+    for landmarks in [
+        ARCFACE_TEMPLATE_112 * 1.5 + [200, 150],  # inside
+        ARCFACE_TEMPLATE_112 * 2.0 + [-60, -40],  # over the top-left corner: black outside
+        ARCFACE_TEMPLATE_112 * 1.2 + [900, 900],  # outside the image: all black
+    ]:
+        matrix = alignment_matrix(landmarks, (128, 128))
+        whole = cv2.warpAffine(image, matrix, (128, 128), flags=cv2.INTER_LINEAR, borderValue=0)
+        ours = aligned_face(image, landmarks, (128, 128))
+        assert np.abs(ours.astype(int) - whole.astype(int)).max() <= 1

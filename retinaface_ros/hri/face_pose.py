@@ -7,10 +7,10 @@ REP 155's ``face_<id>`` frame (origin at the sellion, x out of the face, z up to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from retinaface_ros.hri.camera import CameraIntrinsics
 
@@ -56,13 +56,23 @@ class FacePose:
     def gaze_rotation(self) -> np.ndarray:
         return self.face_rotation @ _GAZE_IN_FACE
 
-    @property
+    @cached_property
     def face_quaternion(self) -> np.ndarray:
-        return Rotation.from_matrix(self.face_rotation).as_quat()
+        return quaternion(self.face_rotation)
 
-    @property
+    @cached_property
     def gaze_quaternion(self) -> np.ndarray:
-        return Rotation.from_matrix(self.gaze_rotation).as_quat()
+        return quaternion(self.gaze_rotation)
+
+
+def quaternion(rotation: np.ndarray) -> np.ndarray:
+    """(x, y, z, w) of a rotation matrix, by way of its rotation vector (cv2.Rodrigues: a few µs, where
+    scipy's Rotation.from_matrix takes ~70 µs for one matrix)."""
+    rvec = cv2.Rodrigues(np.asarray(rotation, np.float64))[0].reshape(3)
+    angle = float(np.linalg.norm(rvec))
+    if angle < 1e-12:
+        return np.array([0.0, 0.0, 0.0, 1.0])
+    return np.append(rvec / angle * np.sin(angle / 2), np.cos(angle / 2))
 
 
 def _undistorted(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
