@@ -31,10 +31,12 @@ def _launch_setup(context, *args, **kwargs):
             "params_file",
             "model_path",
             "device",
+            "runtime",
             "use_compressed",
             "qos_reliability",
             "start_trainer",
             "use_rviz",
+            "hri",
         )
     }
     overrides = {}
@@ -42,10 +44,14 @@ def _launch_setup(context, *args, **kwargs):
         overrides["model_path"] = arg["model_path"]
     if arg["device"]:
         overrides["device"] = arg["device"]
+    if arg["runtime"]:
+        overrides["runtime"] = arg["runtime"]
     if arg["use_compressed"]:
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
         overrides["qos_reliability"] = arg["qos_reliability"]
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -109,6 +115,11 @@ def generate_launch_description() -> LaunchDescription:
                 "device", default_value="", description="auto | cpu | cuda | cuda:N ('' = from params_file)"
             ),
             DeclareLaunchArgument(
+                "runtime",
+                default_value="",
+                description="auto | torch | onnxruntime | openvino ('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
                 "use_compressed",
                 default_value="",
                 description="true: subscribe to <image_topic>/compressed ('' = from params_file)",
@@ -118,6 +129,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="input QoS, best_effort | reliable ('' = from params_file); reliable for "
                 "large raw frames from another process",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -8,12 +8,11 @@ the runtime's providers (onnxruntime-gpu on a Jetson).
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
-DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+from retinaface_ros.validation import check_device
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,7 @@ def resolve_device(device: Any) -> Any:
     CUDA without a GPU that PyTorch sees is an error."""
     if not isinstance(device, str) and type(device).__name__ in ("device", "DeviceName"):
         device = str(device)
-    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    check_device(device)
     if not torch_installed():
         kind, _, index = device.partition(":")
         return DeviceName(kind, int(index) if index else None)

@@ -14,11 +14,11 @@ INSTALL_HINTS = {
         "PyTorch: pip install torch --index-url https://download.pytorch.org/whl/cpu (CPU build; CUDA:"
         " the index of your CUDA version, see pytorch.org; Jetson: NVIDIA's wheel for your JetPack)"
     ),
-    "onnx": "onnx (to export ONNX models): pip install onnx, or pip install .[onnx]",
+    "onnx": "onnx (to export ONNX models): pip install onnx, or pip install .[export]",
     "onnxruntime": (
         "onnxruntime: pip install onnxruntime, or pip install .[onnx] (onnxruntime-gpu on CUDA / Jetson)"
     ),
-    "openvino": "OpenVINO: pip install openvino",
+    "openvino": "OpenVINO: pip install openvino, or pip install .[openvino]",
     "rclpy": (
         "ROS 2 (rclpy): source a ROS 2 installation (source /opt/ros/$ROS_DISTRO/setup.bash) or tools/env.sh"
     ),

@@ -52,7 +52,7 @@ def assert_one_line(result: subprocess.CompletedProcess, *expected: str) -> None
 def test_export_without_onnx(mnet_weights, tmp_path):
     out = tmp_path / "mnet_onnx"
     result = run_without("onnx", "export", "--model", str(mnet_weights), "--out", str(out))
-    assert_one_line(result, "retinaface: error: export needs onnx", "pip install onnx", ".[onnx]")
+    assert_one_line(result, "retinaface: error: export needs onnx", "pip install onnx", ".[export]")
     assert not out.exists()
 
 

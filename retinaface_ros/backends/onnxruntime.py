@@ -118,10 +118,11 @@ def resolve_providers(providers: Sequence[str], device: str = "cpu") -> list[Any
 def _ort():
     try:
         import onnxruntime
-    except ImportError as error:
-        raise ImportError(
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
             "runtime 'onnxruntime' needs onnxruntime: pip install 'retinaface_ros[onnx]' "
-            "(or onnxruntime-gpu on CUDA / Jetson)"
+            "(or onnxruntime-gpu on CUDA / Jetson)",
+            name="onnxruntime",
         ) from error
     return onnxruntime
 

@@ -28,13 +28,11 @@ class Runtime:
     install: str
 
     def backend_class(self) -> Any:
-        try:
-            module = importlib.import_module(self.module)
-        except ImportError as error:
-            raise ImportError(f"runtime {self.name!r} is not installed: {self.install} ({error})") from error
-        return getattr(module, self.cls)
+        """The backend class (importing its module; a missing runtime raises ModuleNotFoundError)."""
+        return getattr(importlib.import_module(self.module), self.cls)
 
     def available(self) -> bool:
+        """Whether the runtime's package is installed (the backend module is named after it)."""
         return importlib.util.find_spec(self.module.rsplit(".", 1)[-1]) is not None
 
 

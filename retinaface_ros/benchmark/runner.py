@@ -28,6 +28,7 @@ from retinaface_ros.inference.detector import Detector
 from retinaface_ros.inference.options import DetectorOptions
 from retinaface_ros.inference.postprocess.batch import PostprocessBatch
 from retinaface_ros.inference.preprocess import resize_factor, resized_shape
+from retinaface_ros.io.image_files import read_image
 from retinaface_ros.model import RetinaFace, config_for
 
 # Torch variants beside the default: options changed from the defaults; CUDA only.
@@ -49,7 +50,7 @@ def test_frames(size: str, batch: int, image_path: Path | None = None) -> list[n
     """``batch`` BGR frames of ``size`` cut from a real photo (selfie.jpg: many faces), shifted per frame."""
     height, width = INPUTS[size][0]
     path = image_path or shared_dir() / "images" / "selfie.jpg"
-    photo = cv2.imread(str(path)) if path.exists() else None
+    photo = read_image(path) if path.exists() else None
     if photo is None:  # no photo: a fixed-seed noise frame (postprocess then sees few faces)
         rng = np.random.default_rng(0)
         photo = rng.integers(0, 256, (898, 1600, 3), dtype=np.uint8)

@@ -34,10 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from retinaface_ros.io.atomic_files import check_output_folder
     from retinaface_ros.learner import RetinaFaceLearner
     from retinaface_ros.optional_dependencies import require
 
     require("torch", "onnx", args.runtime)  # before any work: one line naming what to install
+
+    check_output_folder(args.out)  # a file, device or FIFO named as the folder: refused before exporting
 
     learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
     learner.load(args.model, verbose=False)
