@@ -286,7 +286,9 @@ class DetectorNode(LifecycleNode):
         ]
         self._frames_in = [0] * len(self._image_subscriptions)
         if self._hri is not None:
-            self._hri.subscribe([sub.topic_name for sub in self._image_subscriptions], self.params.use_compressed)
+            self._hri.subscribe(
+                [sub.topic_name for sub in self._image_subscriptions], self.params.use_compressed
+            )
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
