@@ -80,6 +80,17 @@ class FaceTracker:
         self._previous_gray: np.ndarray | None = None
         self._detector_frames = 0  # since the stream (re)started
 
+    def configure(self, config: TrackerConfig) -> None:
+        """Apply new settings to the running tracker, keeping its tracks and ids (``id_prefix`` and
+        ``deterministic_ids`` are fixed for a tracker's life: make a new one to change them)."""
+        fixed = (self.config.id_prefix, self.config.deterministic_ids)
+        if (config.id_prefix, config.deterministic_ids) != fixed:
+            raise ValueError("id_prefix and deterministic_ids cannot change on a running tracker")
+        if not config.optical_flow:
+            self._previous_gray = None  # no stale image to flow from when it is switched on again
+        self.config = config
+        self._smoother.config = config.smoothing
+
     def reset(self) -> None:
         """Forget all tracks (their ids are still never handed out again)."""
         self._clear()
