@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from retinaface_ros.video_writer import CONTAINERS
+    from retinaface_ros.io.video_writer import CONTAINERS
 
     if args.out is None and args.json is None:
         raise UsageError("nothing to write: give --out VIDEO and/or --json FILE")
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     _check(args)
     from tqdm import tqdm
 
-    from retinaface_ros.atomic_files import write_atomically
-    from retinaface_ros.frame_sequence import FrameSequence
+    from retinaface_ros.io.atomic_files import write_atomically
+    from retinaface_ros.io.frame_sequence import FrameSequence
     from retinaface_ros.learner import RetinaFaceLearner
     from retinaface_ros.tracking import FaceTracker, SmoothingConfig, TrackerConfig
 
@@ -133,7 +133,7 @@ class _NoVideo:
 
 
 def _video(path: Path | None, fps: float) -> Any:
-    from retinaface_ros.video_writer import VideoWriter
+    from retinaface_ros.io.video_writer import VideoWriter
 
     return VideoWriter(path, fps) if path is not None else _NoVideo()
 

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import numpy as np
 
-from retinaface_ros.atomic_files import atomic_output
+from retinaface_ros.io.atomic_files import atomic_output
 
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".avi": "avi"}
 
