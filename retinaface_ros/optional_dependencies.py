@@ -19,6 +19,7 @@ INSTALL_HINTS = {
         "onnxruntime: pip install onnxruntime, or pip install .[onnx] (onnxruntime-gpu on CUDA / Jetson)"
     ),
     "openvino": "OpenVINO: pip install openvino, or pip install .[openvino]",
+    "av": "PyAV (video files): pip install av",
     "rclpy": (
         "ROS 2 (rclpy): source a ROS 2 installation (source /opt/ros/$ROS_DISTRO/setup.bash) or tools/env.sh"
     ),
