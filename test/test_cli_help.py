@@ -5,6 +5,7 @@ rely on it)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -12,7 +13,15 @@ from ros_helpers import PYTHON, REPO_ROOT
 
 from retinaface_ros.cli import build_parser
 
-SUB_COMMANDS = ("detect", "evaluate-predictions", "export", "bench", "bench-node")
+EXPECTED = {"detect", "evaluate-predictions", "export", "bench", "bench-node"}  # at least these
+
+
+def sub_commands() -> list[str]:
+    """The sub-commands this build registers, from the usage line (``{detect,export,...}``)."""
+    return sorted(re.search(r"\{([\w,-]+)\}", build_parser().format_usage()).group(1).split(","))
+
+
+SUB_COMMANDS = sub_commands()
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -26,6 +35,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_top_level_help_lists_every_sub_command():
+    assert set(SUB_COMMANDS) >= EXPECTED
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
     for name in SUB_COMMANDS:

@@ -264,4 +264,4 @@ def test_tracking_parameters_are_validated_live(ros):
         result = node.set_parameters([Parameter(name, value=value)])[0]
         assert not result.successful and result.reason, name
     assert node.set_parameters([Parameter("smoothing_beta", value=0.2)])[0].successful
-    assert node.tracking._trackers[""].config.smoothing.beta == 0.2
+    assert node.tracking.tracker("").config.smoothing.beta == 0.2

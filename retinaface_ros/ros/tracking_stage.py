@@ -69,6 +69,11 @@ class TrackingStage:
             if was_tracking and not params.tracking:
                 self._forget()
 
+    def tracker(self, camera: str = "") -> FaceTracker:
+        """The tracker of ``camera`` (its name in ``cameras``; "" for the single input)."""
+        with self._lock:
+            return self._trackers[camera]
+
     def reset(self) -> None:
         """Forget all tracks (at activation: the streams start again); ids are never reused."""
         with self._lock:
