@@ -63,7 +63,7 @@ def constants(node: ast.AST) -> list[str]:
 
 def console_scripts() -> set[str]:
     setup = (REPO_ROOT / "setup.py").read_text()
-    return set(re.findall(r'"(\w+) = retinaface_ros\.[\w.]+:main"', setup))
+    return set(re.findall(r'"(\w+) = retinaface_ros\.[\w.]+:\w+"', setup))
 
 
 def test_defines_generate_launch_description(tree):
