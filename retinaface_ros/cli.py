@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
     "retinaface_ros.commands.track",
+    "retinaface_ros.commands.bench_tracking",
 )
 
 
@@ -27,6 +28,7 @@ _OPTIONAL = {
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
     "av": "PyAV (video files): pip install av",
+    "motmetrics": "motmetrics (tracking benchmark): pip install motmetrics",
 }
 
 
