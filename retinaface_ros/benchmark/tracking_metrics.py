@@ -59,6 +59,7 @@ def mot_scores(sequence: Sequence, outputs: Seq[Output], evaluated: np.ndarray) 
     import motmetrics as mm
 
     accumulator = mm.MOTAccumulator(auto_id=True)
+    numbers: dict[str, int] = {}
     for index, (found, ids) in enumerate(outputs):
         in_view = sequence.visible[index]
         truth = np.flatnonzero(in_view & evaluated)
@@ -73,7 +74,12 @@ def mot_scores(sequence: Sequence, outputs: Seq[Output], evaluated: np.ndarray) 
                 else np.zeros(len(boxes), bool)
             )
             keep = ~on_other | on_truth
-        hypotheses = [track_id for track_id, kept in zip(ids, keep, strict=True) if kept]
+        # Ids as numbers: motmetrics' tables take no strings (hex ids), and only equality matters.
+        hypotheses = [
+            numbers.setdefault(track_id, len(numbers))
+            for track_id, kept in zip(ids, keep, strict=True)
+            if kept
+        ]
         distances = _distances(sequence.boxes[index, truth], boxes[keep])
         accumulator.update(truth.tolist(), hypotheses, distances)
     summary = mm.metrics.create().compute(
