@@ -37,6 +37,7 @@ def _launch_setup(context, *args, **kwargs):
             "detect_rate_hz",
             "start_trainer",
             "use_rviz",
+            "hri",
         )
     }
     overrides = {}
@@ -52,6 +53,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["tracking"] = _truthy(arg["tracking"])
     if arg["detect_rate_hz"]:
         overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -136,6 +139,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="with tracking: detector runs per second per camera, frames between are "
                 "tracked (0 = every frame; '' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"
