@@ -140,7 +140,6 @@ def _ids(probe: Probe, prefix: str) -> list[str]:
     return [face for face in (probe.tracked[-1] if probe.tracked else []) if face.startswith(prefix)]
 
 
-@pytest.mark.slow
 def test_two_cameras_3d_where_camera_info_is_usable_and_bad_inputs_keep_2d(ros, faces):
     node, probe = ros
     height, width = faces["left"].shape[:2]
