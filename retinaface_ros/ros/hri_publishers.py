@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -255,7 +256,11 @@ class HriPublishers:
                     self.counts["depth_refused"] += 1
                     self._warn(f"REP 155 depth ignored: {error}")
                     depth = None
-            pose = estimate_face_pose(track.landmarks, intrinsics, depth_m)
+            try:
+                pose = estimate_face_pose(track.landmarks, intrinsics, depth_m)
+            except (cv2.error, ValueError, np.linalg.LinAlgError) as error:  # e.g. non-finite landmarks
+                self._warn(f"REP 155: no 3D pose for face {face}: {error}")
+                continue
             transforms += face_tf.face_transforms(header, face, pose)
             class_name = CLASS_NAMES[track.class_id] if 0 <= track.class_id < len(CLASS_NAMES) else "face"
             detections.append(
