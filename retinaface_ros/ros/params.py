@@ -16,6 +16,7 @@ from typing import Any
 
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.model.config import BACKBONES
+from retinaface_ros.validation import check_scales
 
 RELIABILITIES = ("best_effort", "reliable")
 FP16_MODES = ("auto", "true", "false")
@@ -201,14 +202,10 @@ def _as_cameras(value: Any) -> tuple[str, ...]:
 
 
 def _as_scales(value: Any) -> tuple[int, int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ParameterError(f"scales must be [target_short_side, max_long_side], got {value!r}")
-    out = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int) or not 16 <= item <= 8192:
-            raise ParameterError(f"scales must be two ints in [16, 8192], got {list(value)!r}")
-        out.append(int(item))
-    return out[0], out[1]
+    try:  # the core's bounds (retinaface_ros.validation): the same for the learner, commands and node
+        return check_scales(value)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(str(error)) from None
 
 
 @dataclass(frozen=True)
