@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -36,6 +36,15 @@ FACE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=H
 TRACKED_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+
+
+class FaceObservation(NamedTuple):
+    """One face to publish: a confirmed track's smoothed box and landmarks, from the node's tracker."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2 pixels
+    landmarks: np.ndarray  # (5, 2) pixels
+    score: float
+    class_id: int
 
 
 @dataclass(frozen=True)
@@ -165,27 +174,39 @@ class HriPublishers:
         header: Any,
         image: np.ndarray,
         detections: Detections | None,
+        ids: Sequence[str] | None = None,
         tracks: Sequence[Track] | None = None,
     ) -> None:
-        """One processed frame of one camera: ``tracks`` from the node's tracker when it has one, else this
-        object's tracker follows ``detections``."""
+        """One processed frame of one camera. The faces are the node's confirmed tracks when it tracks
+        (``detections`` with their track ``ids``), or ``tracks`` as given, else this object's own tracker
+        follows ``detections`` (the node's ``tracking`` off)."""
         if camera_index >= len(self._cameras):
             return
         camera = self._cameras[camera_index]
         stamp = stamp_ns(header)
-        if tracks is None:
-            stamp_s = stamp / 1e9 if stamp > 0 else time.monotonic()
-            tracks = camera.tracker.update(stamp_s, detections, image)
-        confirmed = [track for track in tracks if track.confirmed]
-        ids = [hri_messages.face_id(track.track_id) for track in confirmed]
-        camera.ids = ids
+        if ids is not None and detections is not None:
+            track_ids = list(ids)
+            faces: list[Any] = [
+                FaceObservation(box, points, float(score), int(class_id))
+                for box, points, score, class_id in zip(
+                    detections.boxes, detections.landmarks, detections.scores, detections.classes, strict=True
+                )
+            ]
+        else:
+            if tracks is None:
+                stamp_s = stamp / 1e9 if stamp > 0 else time.monotonic()
+                tracks = camera.tracker.update(stamp_s, detections, image)
+            faces = [track for track in tracks if track.confirmed]
+            track_ids = [track.track_id for track in faces]
+        face_ids = [hri_messages.face_id(track_id) for track_id in track_ids]
+        camera.ids = face_ids
         self.counts["frames"] += 1
         self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, self._all_ids()))
         image_hw = image.shape[:2]
-        for face, track in zip(ids, confirmed, strict=True):
-            self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, track)
-        self._publish_3d(camera, header, image_hw, stamp, ids, confirmed)
-        self._expire(camera_index, set(ids))
+        for face, observed in zip(face_ids, faces, strict=True):
+            self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, observed)
+        self._publish_3d(camera, header, image_hw, stamp, face_ids, faces)
+        self._expire(camera_index, set(face_ids))
 
     def _all_ids(self) -> list[str]:
         return [face for camera in self._cameras for face in camera.ids]
@@ -207,7 +228,12 @@ class HriPublishers:
         return topics
 
     def _publish_2d(
-        self, topics: FaceTopics, header: Any, image: np.ndarray, image_hw: tuple[int, int], track: Track
+        self,
+        topics: FaceTopics,
+        header: Any,
+        image: np.ndarray,
+        image_hw: tuple[int, int],
+        track: Track | FaceObservation,
     ) -> None:
         templates = topics.templates
         if not templates:
@@ -237,7 +263,7 @@ class HriPublishers:
         image_hw: tuple[int, int],
         stamp: int,
         ids: Sequence[str],
-        tracks: Sequence[Track],
+        tracks: Sequence[Track | FaceObservation],
     ) -> None:
         intrinsics, problem = camera.inputs.camera(image_hw)
         if intrinsics is None:
@@ -275,7 +301,7 @@ class HriPublishers:
         self.counts["frames_3d"] += 1
 
     @staticmethod
-    def _depth_radius(track: Track) -> float:
+    def _depth_radius(track: Track | FaceObservation) -> float:
         """Half a fifth of the eye distance: the patch between the eyes, on the nose bridge."""
         eyes = np.asarray(track.landmarks, np.float64)[:2]
         return max(1.0, 0.1 * float(np.linalg.norm(eyes[1] - eyes[0])))
