@@ -162,7 +162,7 @@ def _time_setup(name: str, frames: int, image: np.ndarray, tracks: list, context
 
     def frame(index: int) -> None:
         header.stamp.sec, header.stamp.nanosec = 1000 + index // 30, (index % 30) * 33_000_000
-        hri.on_frame(0, header, image, None, tracks)
+        hri.on_frame(0, header, image, None, tracks=tracks)
 
     frame(0)  # makes every face's publishers
     consumer = None
