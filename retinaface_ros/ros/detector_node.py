@@ -478,7 +478,9 @@ class DetectorNode(LifecycleNode):
                 draw_track_ids(canvas, detections, ids)
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
         if self._hri is not None:
-            self._hri.on_frame(frame.camera, header, image, detections, ids)
+            self._hri.on_frame(
+                frame.camera, header, image, detections, tracks=self.tracking.published_tracks(frame.camera)
+            )
 
     def _latency(self, frame: Frame) -> float:
         """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
