@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_ros.io.atomic_files import write_atomically
+from retinaface_ros.io.atomic_files import check_output_file, write_atomically
 from retinaface_ros.model.config import BACKBONES
 
 SETUPS = ("2d", "2d+3d", "2d+images", "2d+images+3d", "2d+images+3d+depth")
@@ -82,6 +82,8 @@ def handler(args: argparse.Namespace) -> int:
     for name in ("model", "image"):
         if not Path(getattr(args, name)).exists():
             raise FileNotFoundError(f"--{name} {getattr(args, name)} does not exist")
+    if args.output:
+        check_output_file(args.output)  # refused before the run, not after it
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"cannot read --image {args.image}")
