@@ -22,7 +22,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from retinaface_ros.detections import Detections
-from retinaface_ros.hri import CameraIntrinsics, DepthError, aligned_face, cropped_face, estimate_face_pose
+from retinaface_ros.hri import DepthError, aligned_face, cropped_face, estimate_face_pose
 from retinaface_ros.hri.depth import check_depth, depth_at
 from retinaface_ros.ros import face_tf, hri_messages
 from retinaface_ros.ros.hri_camera_inputs import CameraInputs, depth_array, sibling_topic, stamp_ns
@@ -98,6 +98,7 @@ class HriCamera:
     camera_info_topic: str = ""
     ids: list[str] = field(default_factory=list)
     warned_no_camera_info: bool = False
+    problem_3d: str = "no frame processed yet"  # why the latest frame had no 3D outputs ('' = it had them)
 
 
 class HriPublishers:
@@ -127,8 +128,18 @@ class HriPublishers:
         ]
         self._faces: dict[str, FaceTopics] = {}
         self.counts = dict.fromkeys(
-            ("frames", "frames_3d", "frames_2d_only", "depth_paired", "depth_refused", "depth_unpaired"), 0
-        ) | dict.fromkeys(("faces_created", "faces_removed"), 0)
+            (
+                "frames",
+                "frames_3d",
+                "frames_2d_only",
+                "depth_paired",
+                "depth_refused",
+                "depth_unpaired",
+                "faces_created",
+                "faces_removed",
+            ),
+            0,
+        )
 
     # ------------------------------------------------------------------------------------------ inputs
     def subscribe(self, image_topics: Sequence[str], compressed: bool) -> None:
@@ -266,6 +277,7 @@ class HriPublishers:
         tracks: Sequence[Track | FaceObservation],
     ) -> None:
         intrinsics, problem = camera.inputs.camera(image_hw)
+        camera.problem_3d = problem
         if intrinsics is None:
             self.counts["frames_2d_only"] += 1
             self._warn_no_3d(camera, problem)
@@ -360,12 +372,7 @@ class HriPublishers:
         values = {f"hri_{name}": str(count) for name, count in self.counts.items()}
         values["hri_faces"] = str(len(self._all_ids()))
         values["hri_face_topics"] = str(len(self._faces))
-        problems = [
-            f"{c.camera_info_topic}: {problem}"
-            for c in self._cameras
-            for _, problem in [c.inputs.camera(_intrinsics_size(c.inputs.intrinsics))]
-            if problem
-        ]
+        problems = [f"{c.camera_info_topic}: {c.problem_3d}" for c in self._cameras if c.problem_3d]
         values["hri_3d"] = "; ".join(problems) or "ok"
         return values
 
@@ -384,7 +391,3 @@ class HriPublishers:
 
     def depth_received(self, camera_index: int) -> int:
         return self._cameras[camera_index].inputs.depth_count
-
-
-def _intrinsics_size(intrinsics: CameraIntrinsics | None) -> tuple[int, int]:
-    return (intrinsics.height, intrinsics.width) if intrinsics is not None else (0, 0)
