@@ -1,6 +1,6 @@
 """REP 155 (ROS4HRI) face publishing for the detector node: ``/humans/faces/tracked`` every processed frame,
 per face ``/humans/faces/<id>/{roi,cropped,aligned,landmarks}``, ``face_<id>`` / ``gaze_<id>`` on /tf and
-``detections_3d`` when the camera's intrinsics are known.
+``detections_3d`` (while subscribed) when the camera's intrinsics are known.
 
 The ids are the face tracker's (one tracker per camera, ids unique across cameras). A face's publishers are
 made when its track is confirmed and removed ``linger_s`` after the track ends (REP 155: a face id is
@@ -284,6 +284,7 @@ class HriPublishers:
             return
         depth, encoding = self._depth(camera, stamp, image_hw)
         transforms, detections = [], []
+        want_3d_detections = camera.detections_3d.get_subscription_count() > 0  # TF always, this on demand
         for face, track in zip(ids, tracks, strict=True):
             depth_m = None
             if depth is not None:
@@ -300,6 +301,8 @@ class HriPublishers:
                 self._warn(f"REP 155: no 3D pose for face {face}: {error}")
                 continue
             transforms += face_tf.face_transforms(header, face, pose)
+            if not want_3d_detections:
+                continue
             class_name = CLASS_NAMES[track.class_id] if 0 <= track.class_id < len(CLASS_NAMES) else "face"
             detections.append(
                 face_tf.detection_3d(
@@ -308,8 +311,9 @@ class HriPublishers:
             )
         if transforms:
             self._tf_pub.publish(face_tf.tf_message(self._tf_type, transforms))
-        array = self._vision_msgs.Detection3DArray(header=header, detections=detections)
-        camera.detections_3d.publish(array)
+        if want_3d_detections:
+            array = self._vision_msgs.Detection3DArray(header=header, detections=detections)
+            camera.detections_3d.publish(array)
         self.counts["frames_3d"] += 1
 
     @staticmethod
