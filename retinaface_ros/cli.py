@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
+    "retinaface_ros.commands.anonymize",
 )
 
 

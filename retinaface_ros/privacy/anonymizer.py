@@ -103,12 +103,17 @@ def _ellipse_mask(width: int, height: int) -> np.ndarray:
 
 
 def anonymize_image(
-    image: np.ndarray, boxes: np.ndarray, config: AnonymizeConfig = AnonymizeConfig(), in_place: bool = False
+    image: np.ndarray,
+    boxes: np.ndarray,
+    config: AnonymizeConfig = AnonymizeConfig(),
+    in_place: bool = False,
+    solid_color: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """``image`` (H×W or H×W×C, uint8/uint16) with every box (N×4 x1, y1, x2, y2 in pixels) covered.
 
     Each box is enlarged by ``config.scale`` about its centre; only pixels inside the enlarged boxes change.
-    Returns a new array unless ``in_place`` (then ``image`` itself, which must be writeable).
+    Returns a new array unless ``in_place`` (then ``image`` itself, which must be writeable). ``solid_color``
+    (one value per channel) replaces black for the solid method, e.g. for YUV data.
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3):
@@ -117,7 +122,11 @@ def anonymize_image(
     fill = _FILLS[config.method]
     for x1, y1, x2, y2 in cover_regions(boxes, config.scale, image.shape[:2]):
         region = out[y1:y2, x1:x2]
-        covered = fill(np.ascontiguousarray(region))
+        if config.method == "solid" and solid_color is not None:
+            covered = np.empty_like(region)
+            covered[...] = np.asarray(solid_color, region.dtype)
+        else:
+            covered = fill(np.ascontiguousarray(region))
         if config.shape == "box":
             region[...] = covered
         else:
