@@ -33,6 +33,8 @@ def _launch_setup(context, *args, **kwargs):
             "device",
             "use_compressed",
             "qos_reliability",
+            "tracking",
+            "detect_rate_hz",
             "start_trainer",
             "use_rviz",
         )
@@ -46,6 +48,10 @@ def _launch_setup(context, *args, **kwargs):
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
         overrides["qos_reliability"] = arg["qos_reliability"]
+    if arg["tracking"]:
+        overrides["tracking"] = _truthy(arg["tracking"])
+    if arg["detect_rate_hz"]:
+        overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -118,6 +124,18 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="input QoS, best_effort | reliable ('' = from params_file); reliable for "
                 "large raw frames from another process",
+            ),
+            DeclareLaunchArgument(
+                "tracking",
+                default_value="",
+                description="true: stable face ids and smoothed boxes; false: every frame on its own "
+                "('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "detect_rate_hz",
+                default_value="",
+                description="with tracking: detector runs per second per camera, frames between are "
+                "tracked (0 = every frame; '' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

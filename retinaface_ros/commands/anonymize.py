@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print("retinaface: interrupted: no output written", file=sys.stderr)
         return 130
     report = {"inputs": details, "output": str(args.out), **anonymizer.report.to_dict()}
-    from retinaface_ros.atomic_files import write_atomically
+    from retinaface_ros.io.atomic_files import write_atomically
 
     write_atomically(report_path, (json.dumps(report, indent=2) + "\n").encode())
     print(anonymizer.report.summary(), file=sys.stderr)

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from retinaface_ros.atomic_files import TEMP_MARKER, fsync_dir
+from retinaface_ros.io.atomic_files import TEMP_MARKER, fsync_dir
 
 
 class OutputExistsError(FileExistsError):

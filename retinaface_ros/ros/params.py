@@ -103,6 +103,63 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         live=True,
         float_range=(0.0, MAX_RATE_HZ),
     ),
+    ParamSpec(
+        "tracking",
+        True,
+        "Track faces: stable ids in Detection2D.id / FaceLandmarks.track_id, smoothed boxes and landmarks, "
+        "only confirmed tracks published (false: every frame on its own, no ids)",
+        live=True,
+    ),
+    ParamSpec(
+        "track_min_hits",
+        3,
+        "Detections before a track is published (tracks seen in a stream's first frames: at once)",
+        live=True,
+        int_range=(1, 100),
+    ),
+    ParamSpec(
+        "track_max_age_s",
+        1.0,
+        "Seconds a track is kept (and published, predicted) without a detection",
+        live=True,
+        float_range=(0.01, 60.0),
+    ),
+    ParamSpec("smoothing", True, "One-Euro smoothing of tracked boxes and landmarks", live=True),
+    ParamSpec(
+        "smoothing_min_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of a still face: lower = less jitter",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_beta",
+        0.05,
+        "One-Euro speed coefficient (per pixel/s): higher = less lag when moving",
+        live=True,
+        float_range=(0.0, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_d_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of the speed estimate",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "detect_rate_hz",
+        0.0,
+        "With tracking: run the detector at most this often per camera (by stamps) and move tracks on the "
+        "frames between (motion model, optical flow); every frame is still published (0 = every frame)",
+        live=True,
+        float_range=(0.0, MAX_RATE_HZ),
+    ),
+    ParamSpec(
+        "optical_flow",
+        True,
+        "With detect_rate_hz: move tracks between detector runs by Lucas-Kanade optical flow",
+        live=True,
+    ),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", float_range=(0.05, 60.0)),
     ParamSpec(
         "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)"
@@ -206,6 +263,15 @@ class DetectorParams:
     qos_reliability: str
     qos_depth: int
     max_rate_hz: float
+    tracking: bool
+    track_min_hits: int
+    track_max_age_s: float
+    smoothing: bool
+    smoothing_min_cutoff: float
+    smoothing_beta: float
+    smoothing_d_cutoff: float
+    detect_rate_hz: float
+    optical_flow: bool
     diagnostics_period: float
     autostart: bool
     debug_delay_ms: float
