@@ -120,3 +120,16 @@ def test_face_cover_resets_when_stamps_go_back_and_off_means_detections_only():
     off = FaceCover(max_age_s=0.0)
     off.update(0.0, _detections([0, 0, 10, 10]))
     assert len(off.update(0.01, _detections())) == 0
+
+
+def test_face_cover_with_tracker_follows_a_moving_face_through_misses():
+    cover = FaceCover(max_age_s=0.5, tracking=True)
+    for i in range(5):  # moving right 10 px per 0.1 s
+        boxes = cover.update(i * 0.1, _detections([10 + 10 * i, 10, 50 + 10 * i, 50]))
+        assert len(boxes) == 1
+    for i in range(5, 8):  # missed: covered where the face is predicted to be now
+        (box,) = cover.update(i * 0.1, _detections())
+        assert abs(box[0] - (10 + 10 * i)) < 6, (i, box)
+    for i in range(8, 14):
+        last = cover.update(i * 0.1, _detections())
+    assert len(last) == 0  # gone after max_age_s

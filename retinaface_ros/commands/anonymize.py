@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tracking",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="carry missed faces with the face tracker (needs retinaface_ros.tracking); else held in place",
+        default=True,
+        help="carry missed faces at their predicted position with the face tracker (default); "
+        "--no-tracking holds them where last seen",
     )
     parser.add_argument(
         "--topics", nargs="+", help="bag image topics to rewrite (default: every image topic)"
