@@ -198,7 +198,7 @@ def test_ctrl_c_leaves_no_output(tmp_path, frames, mnet_weights, monkeypatch, ca
         calls.append(len(batch))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(FrameAnonymizer, "boxes_to_cover", interrupted)
+    monkeypatch.setattr(FrameAnonymizer, "process", interrupted)
     out = tmp_path / "out_bag"
     assert (
         main(["anonymize", str(source), "--out", str(out), "--model", str(mnet_weights), "--batch", "2"])

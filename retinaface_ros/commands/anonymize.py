@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--storage", choices=("mcap", "sqlite3"), help="output bag storage (default: input's)"
     )
+    parser.add_argument(
+        "--add-detections",
+        action="store_true",
+        help="bags: also write <image topic>/detections (Detection2DArray) and <image topic>/faces "
+        "(FaceArray)",
+    )
     parser.add_argument("--jpeg-quality", type=int, default=95, help="re-encoded JPEG quality (95)")
     parser.add_argument("--report", type=Path, help="coverage report JSON (default: OUT.coverage.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -86,15 +92,29 @@ def output_for(source: Path, out: Path, several: bool) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from retinaface_ros.privacy.frame_anonymizer import FrameAnonymizer
-    from retinaface_ros.recording.input_kinds import input_kind
-    from retinaface_ros.recording.output_target import check_output, staged_output
-    from retinaface_ros.recording.progress import frame_progress
-    from retinaface_ros.recording.rewrite_jobs import RewriteOptions, rewrite_input
+    from retinaface_ros.recording.rewrite_jobs import RewriteOptions
 
     config = AnonymizeConfig(args.method, args.shape, args.scale, args.threshold)
-    if args.batch < 1 or not 1 <= args.jpeg_quality <= 100:
-        raise UsageError("--batch must be >= 1 and --jpeg-quality in [1, 100]")
+    if not 1 <= args.jpeg_quality <= 100:
+        raise UsageError("--jpeg-quality must be in [1, 100]")
+    options = RewriteOptions(
+        config=config,
+        topics=args.topics,
+        storage=args.storage,
+        batch_size=args.batch,
+        jpeg_quality=args.jpeg_quality,
+        add_detections=args.add_detections,
+    )
+    return rewrite_inputs(args, options, load_learner(args), "coverage")
+
+
+def check_inputs(args: argparse.Namespace) -> list[str]:
+    """The inputs' kinds, after refusing bad combinations and an existing output (exit 2)."""
+    from retinaface_ros.recording.input_kinds import input_kind
+    from retinaface_ros.recording.output_target import check_output
+
+    if args.batch < 1:
+        raise UsageError("--batch must be >= 1")
     kinds = [input_kind(source) for source in args.inputs]
     several = len(args.inputs) > 1
     names = [source.name for source in args.inputs]
@@ -110,16 +130,22 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.out, args.overwrite, list(args.inputs))
     except FileExistsError as error:
         raise UsageError(str(error)) from None
-    report_path = args.report or args.out.with_name(args.out.name + ".coverage.json")
-    options = RewriteOptions(
-        config=config,
-        topics=args.topics,
-        storage=args.storage,
-        batch_size=args.batch,
-        jpeg_quality=args.jpeg_quality,
-    )
+    return kinds
+
+
+def rewrite_inputs(args: argparse.Namespace, options, learner, report_name: str) -> int:  # noqa: ANN001
+    """Rewrite every input into the staged OUT, then write the report ``OUT.<report_name>.json``."""
+    from retinaface_ros.io.atomic_files import write_atomically
+    from retinaface_ros.privacy.frame_anonymizer import FrameAnonymizer
+    from retinaface_ros.recording.output_target import staged_output
+    from retinaface_ros.recording.progress import frame_progress
+    from retinaface_ros.recording.rewrite_jobs import rewrite_input
+
+    kinds = check_inputs(args)
+    several = len(args.inputs) > 1
+    report_path = args.report or args.out.with_name(f"{args.out.name}.{report_name}.json")
     anonymizer = FrameAnonymizer(
-        load_learner(args), config, args.max_age, args.tracking, args.nms_threshold, args.scales
+        learner, options.config, args.max_age, args.tracking, args.nms_threshold, args.scales
     )
     details = {}
     try:
@@ -137,8 +163,6 @@ def run(args: argparse.Namespace) -> int:
         print("retinaface: interrupted: no output written", file=sys.stderr)
         return 130
     report = {"inputs": details, "output": str(args.out), **anonymizer.report.to_dict()}
-    from retinaface_ros.io.atomic_files import write_atomically
-
     write_atomically(report_path, (json.dumps(report, indent=2) + "\n").encode())
     print(anonymizer.report.summary(), file=sys.stderr)
     print(f"wrote {args.out} and {report_path}", file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from retinaface_ros.detections import Detections
 from retinaface_ros.privacy.anonymizer import AnonymizeConfig
 from retinaface_ros.privacy.coverage import CoverageReport
 from retinaface_ros.privacy.face_cover import FaceCover
@@ -39,7 +40,14 @@ class FrameAnonymizer:
         self._covers: dict[str, FaceCover] = {}
 
     def boxes_to_cover(self, frames: Sequence[tuple[str, float | None, np.ndarray]]) -> list[np.ndarray]:
-        """``frames`` = (stream, stamp in s, BGR uint8 image), in stream order; one N×4 box array per frame.
+        """:meth:`process` without the detections."""
+        return [boxes for _, boxes in self.process(frames)]
+
+    def process(
+        self, frames: Sequence[tuple[str, float | None, np.ndarray]]
+    ) -> list[tuple[Detections, np.ndarray]]:
+        """``frames`` = (stream, stamp in s, BGR uint8 image), in stream order; per frame, the detections and
+        the N×4 boxes to cover (the detections' boxes plus faces carried through misses).
 
         All frames go through one ``detect_arrays_batch`` call; each stream's temporal safety sees its
         frames in the order given. A stamp of None (unrelated photos) covers that frame's detections only.
@@ -56,14 +64,13 @@ class FrameAnonymizer:
         out = []
         for (stream, stamp, image), detections in zip(frames, found, strict=True):
             if stamp is None:
-                out.append(np.asarray(detections.boxes, np.float32).reshape(-1, 4))
+                out.append((detections, np.asarray(detections.boxes, np.float32).reshape(-1, 4)))
                 continue
             cover = self._covers.get(stream)
             if cover is None:
                 cover = self._covers[stream] = FaceCover(self.max_age_s, self.tracking)
-            boxes = cover.update(stamp, detections, image)
-            out.append(boxes)
+            out.append((detections, cover.update(stamp, detections, image)))
         seconds = (time.perf_counter() - start) / len(frames)
-        for (stream, _, _), detections, boxes in zip(frames, found, out, strict=True):
+        for (stream, _, _), (detections, boxes) in zip(frames, out, strict=True):
             self.report.stream(stream).add(len(detections), len(boxes), seconds)
         return out

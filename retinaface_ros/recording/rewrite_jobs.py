@@ -14,7 +14,8 @@ import numpy as np
 from retinaface_ros.privacy.anonymizer import AnonymizeConfig, anonymize_image
 from retinaface_ros.privacy.frame_anonymizer import FrameAnonymizer
 from retinaface_ros.recording.bag_images import cover_message
-from retinaface_ros.recording.bag_rewriter import BagImage, rewrite_bag
+from retinaface_ros.recording.bag_rewriter import BagImage, default_typestore, rewrite_bag
+from retinaface_ros.recording.face_messages import DETECTIONS_TYPE, FACES_TYPE, face_messages, face_typestore
 from retinaface_ros.recording.image_files import (
     UnreadableInputError,
     encode_image,
@@ -33,6 +34,8 @@ class RewriteOptions:
     storage: str | None = None
     batch_size: int = 8
     jpeg_quality: int = 95
+    cover: bool = True  # False: images are left as they are (detect-bag)
+    add_detections: bool = False  # bags: <topic>/detections and <topic>/faces after each image
 
 
 Progress = Callable[[int], object]
@@ -74,25 +77,35 @@ def _video(
 def _bag(
     source: Path, target: Path, anonymizer: FrameAnonymizer, options: RewriteOptions, progress: Progress
 ) -> dict:
+    typestore = face_typestore() if options.add_detections else default_typestore()
+
     def process(items: Sequence[BagImage]) -> list:
         frames = [(f"{source}:{item.topic}", _stamp_s(item), item.bgr) for item in items]
         results = []
-        for item, boxes in zip(items, anonymizer.boxes_to_cover(frames), strict=True):
-            if len(boxes) == 0:
-                results.append((None, ()))  # nothing to cover: the message's bytes are kept
+        for item, (detections, boxes) in zip(items, anonymizer.process(frames), strict=True):
+            extras = ()
+            if options.add_detections:
+                detected, faces = face_messages(typestore, item.msg.header, detections)
+                extras = (
+                    (f"{item.topic}/detections", DETECTIONS_TYPE, detected),
+                    (f"{item.topic}/faces", FACES_TYPE, faces),
+                )
+            if not options.cover or len(boxes) == 0:
+                results.append((None, extras))  # nothing to cover: the message's bytes are kept
                 continue
             try:
-                results.append(
-                    (cover_message(item.msgtype, item.msg, boxes, options.config, options.jpeg_quality), ())
-                )
+                covered = cover_message(item.msgtype, item.msg, boxes, options.config, options.jpeg_quality)
             except (ValueError, KeyError) as error:
                 raise UnreadableInputError(
                     f"{source}: topic {item.topic} message {item.index}: {error}"
                 ) from None
+            results.append((covered, extras))
         return results
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    return rewrite_bag(source, target, process, options.topics, options.storage, options.batch_size, progress)
+    return rewrite_bag(
+        source, target, process, options.topics, options.storage, options.batch_size, progress, typestore
+    )
 
 
 def _stamp_s(item: BagImage) -> float:
