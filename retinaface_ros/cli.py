@@ -19,6 +19,8 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.bench_node",
     "retinaface_ros.commands.track",
     "retinaface_ros.commands.anonymize",
+    "retinaface_ros.commands.detect_bag",
+    "retinaface_ros.commands.export_dataset",
 )
 
 
