@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="image, folder, video, bag folder or .mcap/.db3")
     parser.add_argument("--out", required=True, type=Path, help="output (a folder when several inputs)")
     add_model_arguments(parser)
+    add_ray_argument(parser)
     parser.add_argument("--method", default="blur", choices=METHODS, help="how faces are covered (blur)")
     parser.add_argument("--shape", default="ellipse", choices=SHAPES, help="covered shape (ellipse)")
     parser.add_argument("--scale", type=float, default=1.3, help="box enlargement about its centre (1.3)")
@@ -77,6 +78,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="resize (default: model's)",
     )
     parser.add_argument("--batch", type=int, default=8, help="frames per detector call (8)")
+
+
+def add_ray_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run one Ray task per input on the cluster at ADDRESS (a new local one without ADDRESS); "
+        "pip install 'retinaface_ros[ray]'",
+    )
 
 
 def load_learner(args: argparse.Namespace):  # noqa: ANN201 - RetinaFaceLearner
@@ -154,11 +167,17 @@ def rewrite_inputs(args: argparse.Namespace, options, learner, report_name: str)
             frame_progress(args.inputs, kinds) as progress,
             staged_output(args.out, args.overwrite, is_dir=several or kinds[0] == "folder") as staged,
         ):
-            for source, kind in zip(args.inputs, kinds, strict=True):
-                target = output_for(source, staged, several)
-                details[str(source)] = rewrite_input(
-                    kind, source, target, anonymizer, options, progress.update
-                )
+            jobs = [
+                (kind, source, output_for(source, staged, several))
+                for source, kind in zip(args.inputs, kinds, strict=True)
+            ]
+            if args.ray is not None:
+                _run_on_ray(args, jobs, options, anonymizer, details, progress)
+            else:
+                for kind, source, target in jobs:
+                    details[str(source)] = rewrite_input(
+                        kind, source, target, anonymizer, options, progress.update
+                    )
     except KeyboardInterrupt:
         print("retinaface: interrupted: no output written", file=sys.stderr)
         return 130
@@ -169,3 +188,25 @@ def rewrite_inputs(args: argparse.Namespace, options, learner, report_name: str)
     if args.json:
         print(json.dumps(report, indent=2))
     return 0
+
+
+def _run_on_ray(args, jobs, options, anonymizer, details, progress) -> None:  # noqa: ANN001
+    """The jobs as Ray tasks; their details and coverage merged in input order."""
+    from retinaface_ros.recording.ray_jobs import DetectorSpec, run_on_ray
+
+    spec = DetectorSpec(
+        str(args.model.resolve()),
+        args.backbone,
+        args.device,
+        args.nms_threshold,
+        None if args.scales is None else tuple(args.scales),
+        args.max_age,
+        args.tracking,
+    )
+
+    def done(source: str, result: dict, streams: dict) -> None:
+        details[source] = result
+        anonymizer.report.streams.update(streams)
+        progress.update(sum(s.frames for s in streams.values()))
+
+    run_on_ray(args.ray or None, jobs, spec, options, done)

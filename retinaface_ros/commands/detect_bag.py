@@ -10,7 +10,12 @@ import argparse
 from pathlib import Path
 
 from retinaface_ros.commands import UsageError
-from retinaface_ros.commands.anonymize import add_model_arguments, load_learner, rewrite_inputs
+from retinaface_ros.commands.anonymize import (
+    add_model_arguments,
+    add_ray_argument,
+    load_learner,
+    rewrite_inputs,
+)
 from retinaface_ros.recording.input_kinds import is_bag
 
 
@@ -21,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="bag folder or .mcap/.db3 file")
     parser.add_argument("--out", required=True, type=Path, help="output bag (a folder when several inputs)")
     add_model_arguments(parser)
+    add_ray_argument(parser)
     parser.add_argument(
         "--threshold", type=float, default=None, help="score threshold (default: the model's)"
     )
