@@ -30,7 +30,6 @@ _OPTIONAL = {
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
     "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
-    "av": "PyAV (videos): pip install av (or pip install .[recording])",
     "ray": "Ray (--ray): pip install ray (or pip install .[ray])",
     "av": "PyAV (video files): pip install av",
 }

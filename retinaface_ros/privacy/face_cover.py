@@ -46,10 +46,15 @@ class FaceCover:
         if self._tracker is not None:
             self._tracker.reset()
 
-    def update(self, stamp_s: float, detections: Detections, image: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self, stamp_s: float, detections: Detections | None, image: np.ndarray | None = None
+    ) -> np.ndarray:
         """N×4 float32 boxes to cover in the frame at ``stamp_s``: the detections first, then the boxes of
-        faces missed in this frame but seen within ``max_age_s``. ``image`` (BGR) feeds the tracker's
-        optical flow."""
+        faces missed in this frame but seen within ``max_age_s``. ``detections=None``: the detector did not
+        run on this frame (every live face is covered where it is predicted; ``image`` (BGR) feeds the
+        tracker's optical flow)."""
+        ran = detections is not None
+        detections = detections if ran else Detections.empty()
         boxes = np.asarray(detections.boxes, np.float32).reshape(-1, 4)
         if self.max_age_s == 0:
             return boxes
@@ -57,10 +62,12 @@ class FaceCover:
             self.reset()
         self._last_stamp = stamp_s
         if self._tracker is not None:
-            tracks = self._tracker.update(stamp_s, detections, image)
+            tracks = self._tracker.update(stamp_s, detections if ran else None, image)
             missed = [t.box for t in tracks if not t.detected and t.time_since_update_s <= self.max_age_s]
-        else:
+        elif ran:
             missed = self._hold(stamp_s, boxes)
+        else:
+            missed = [box for seen, box in self._held if stamp_s - seen <= self.max_age_s]
         if not missed:
             return boxes
         return np.concatenate([boxes, np.asarray(missed, np.float32).reshape(-1, 4)])

@@ -57,16 +57,26 @@ def message_to_bgr8(msgtype: str, msg: Any) -> np.ndarray:
     return np.ascontiguousarray(pixels) if spec.to_bgr is None else cv2.cvtColor(pixels, spec.to_bgr)
 
 
-def _cover_raw(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_quality: int) -> Any:
-    spec = ENCODINGS[msg.encoding]
-    height, width, step = msg.height, msg.width, msg.step
-    rows = np.array(np.asarray(msg.data, np.uint8)[: step * height].reshape(height, step))  # writeable copy
-    dtype = np.dtype(spec.dtype).newbyteorder(">" if msg.is_bigendian else "<")
+def covered_raw_data(
+    encoding: str,
+    height: int,
+    width: int,
+    step: int,
+    is_bigendian: int,
+    data: Any,
+    boxes: np.ndarray,
+    config: AnonymizeConfig,
+) -> np.ndarray:
+    """A copy of a raw image's ``data`` (flat uint8, ``step * height`` bytes) with ``boxes`` covered in the
+    encoding's own layout; bytes outside the covered cells (row padding included) unchanged."""
+    spec = ENCODINGS[encoding]
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    rows = np.array(np.frombuffer(data, np.uint8)[: step * height].reshape(height, step))  # writeable copy
+    dtype = np.dtype(spec.dtype).newbyteorder(">" if is_bigendian else "<")
     row_bytes = width * spec.channels * dtype.itemsize
     pixels = rows[:, :row_bytes].view(dtype).reshape(height, width, spec.channels)
     native = pixels.astype(pixels.dtype.newbyteorder("="))
-    solid = None
-    if msg.encoding.startswith(_BAYER):  # one 2×2 cell = 4 planes of half size
+    if encoding.startswith(_BAYER):  # one 2×2 cell = 4 planes of half size
         cells = (
             native[..., 0]
             .reshape(height // 2, 2, width // 2, 2)
@@ -76,15 +86,22 @@ def _cover_raw(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_qualit
         cells = anonymize_image(cells, boxes / 2, config)
         native = cells.reshape(height // 2, width // 2, 2, 2).transpose(0, 2, 1, 3).reshape(height, width, 1)
     elif spec.channels == 2:  # YUV 4:2:2: one macro-pixel = 2 pixels = 4 bytes
-        solid = _YUV_SOLID.get(msg.encoding)
         macro = native.reshape(height, width // 2, 4)
         scaled = boxes * np.array([0.5, 1, 0.5, 1], np.float32)
+        solid = _YUV_SOLID.get(encoding)
         native = anonymize_image(macro, scaled, config, solid_color=solid).reshape(height, width, 2)
     else:
         native = anonymize_image(native if spec.channels > 1 else native[..., 0], boxes, config)
         native = native.reshape(height, width, spec.channels)
     pixels[...] = native.astype(dtype)
-    return dataclasses.replace(msg, data=rows.reshape(-1))
+    return rows.reshape(-1)
+
+
+def _cover_raw(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_quality: int) -> Any:
+    data = covered_raw_data(
+        msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data, boxes, config
+    )
+    return dataclasses.replace(msg, data=data)
 
 
 def _cover_compressed(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_quality: int) -> Any:
