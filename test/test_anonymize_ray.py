@@ -39,6 +39,22 @@ def test_ray_output_equals_single_process(tmp_path, bald_guys_path, mnet_weights
     ]
     assert without_fps[0] == without_fps[1] and len(without_fps[0]) == 6  # 3 bags × 2 image topics
     assert list(reports[0]["streams"]) == list(reports[1]["streams"])
+    # a bag split by time into three parts (12 images, about 4 each), joined in order: the same bag as in one
+    # process (batch 1 and no temporal state, so each frame is computed exactly as there)
+    exact = ["--batch", "1", "--max-age", "0"]
+    long_bag = tmp_path / "long"
+    write_bag(long_bag, frames, "mcap")
+    common = ["--model", str(mnet_weights), "--scales", *map(str, SCALES)]
+    assert main(["anonymize", str(long_bag), "--out", str(tmp_path / "long_single"), *common, *exact]) == 0
+    split = ["--ray", "--ray-part-frames", "4"]
+    assert (
+        main(["anonymize", str(long_bag), "--out", str(tmp_path / "long_ray"), *split, *common, *exact]) == 0
+    )
+    assert read_bag(tmp_path / "long_ray") == read_bag(tmp_path / "long_single")
+    report = json.loads((tmp_path / "long_ray.coverage.json").read_text())
+    assert report["inputs"][str(long_bag)]["parts"] == 3
+    assert [s["frames"] for s in report["streams"].values()] == [6, 6]
+    assert not [p for p in tmp_path.rglob("*") if ".part" in p.name or ".tmp-" in p.name]
     # a task's error comes back as the one-line error of a single-process run
     broken = tmp_path / "broken.mcap"
     broken.write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 64)

@@ -90,6 +90,14 @@ def add_ray_argument(parser: argparse.ArgumentParser) -> None:
         help="run one Ray task per input on the cluster at ADDRESS (a new local one without ADDRESS); "
         "pip install 'retinaface_ros[ray]'",
     )
+    parser.add_argument(
+        "--ray-part-frames",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="with --ray: a bag with more images is split by time into parts of about N images, one task "
+        "each, joined in order (2000; 0 = never split)",
+    )
 
 
 def load_learner(args: argparse.Namespace):  # noqa: ANN201 - RetinaFaceLearner
@@ -209,4 +217,4 @@ def _run_on_ray(args, jobs, options, anonymizer, details, progress) -> None:  # 
         anonymizer.report.streams.update(streams)
         progress.update(sum(s.frames for s in streams.values()))
 
-    run_on_ray(args.ray or None, jobs, spec, options, done)
+    run_on_ray(args.ray or None, jobs, spec, options, done, args.ray_part_frames)

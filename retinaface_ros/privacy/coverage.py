@@ -29,6 +29,16 @@ class StreamCoverage:
         self._gap = 0 if detected else self._gap + 1
         self.longest_gap_frames = max(self.longest_gap_frames, self._gap)
 
+    def merge(self, later: StreamCoverage) -> None:
+        """Add the counts of the stream's next part (a run without detections across the boundary counts
+        as two runs)."""
+        self.frames += later.frames
+        self.frames_with_faces += later.frames_with_faces
+        self.faces_detected += later.faces_detected
+        self.faces_covered += later.faces_covered
+        self.longest_gap_frames = max(self.longest_gap_frames, later.longest_gap_frames)
+        self._seconds += later._seconds
+
     def to_dict(self) -> dict:
         return {
             "frames": self.frames,

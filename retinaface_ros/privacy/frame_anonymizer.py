@@ -44,13 +44,14 @@ class FrameAnonymizer:
         return [boxes for _, boxes in self.process(frames)]
 
     def process(
-        self, frames: Sequence[tuple[str, float | None, np.ndarray]]
+        self, frames: Sequence[tuple[str, float | None, np.ndarray]], count: bool = True
     ) -> list[tuple[Detections, np.ndarray]]:
         """``frames`` = (stream, stamp in s, BGR uint8 image), in stream order; per frame, the detections and
         the N×4 boxes to cover (the detections' boxes plus faces carried through misses).
 
         All frames go through one ``detect_arrays_batch`` call; each stream's temporal safety sees its
         frames in the order given. A stamp of None (unrelated photos) covers that frame's detections only.
+        ``count=False`` leaves the frames out of the coverage report (a warm-up before a bag part).
         """
         if not frames:
             return []
@@ -71,6 +72,6 @@ class FrameAnonymizer:
                 cover = self._covers[stream] = FaceCover(self.max_age_s, self.tracking)
             out.append((detections, cover.update(stamp, detections, image)))
         seconds = (time.perf_counter() - start) / len(frames)
-        for (stream, _, _), (detections, boxes) in zip(frames, out, strict=True):
+        for (stream, _, _), (detections, boxes) in zip(frames, out if count else (), strict=False):
             self.report.stream(stream).add(len(detections), len(boxes), seconds)
         return out

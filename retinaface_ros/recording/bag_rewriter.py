@@ -93,10 +93,16 @@ def rewrite_bag(
     batch_size: int = 8,
     on_frames: Callable[[int], None] | None = None,
     typestore: Any = None,
+    time_range: tuple[int, int] | None = None,
+    preroll_ns: int = 0,
 ) -> dict:
     """Write ``source`` (bag folder or bare .mcap/.db3) to ``target`` (a new bag folder, or a bare .mcap/.db3
     file when ``target`` has that suffix) with the image messages of ``topics`` (default: all) passed through
-    ``process``. ``typestore`` must know the types of extra messages. Returns counts per topic."""
+    ``process``. ``typestore`` must know the types of extra messages. Returns counts per topic.
+
+    ``time_range`` = (start, stop) receive times in ns: only the messages in [start, stop) are written (a part
+    of a bag split across tasks); the images of the ``preroll_ns`` before start go through ``process`` first,
+    unwritten, so temporal safety starts warm."""
     from rosbags.rosbag2 import Reader, Writer
     from rosbags.rosbag2.enums import StoragePlugin
 
@@ -164,7 +170,9 @@ def rewrite_bag(
                 images_pending = 0
 
             read = 0
-            messages = reader.messages()
+            start, stop = time_range if time_range is not None else (None, None)
+            warmup: list[BagImage] = []
+            messages = reader.messages(start=None if start is None else max(0, start - preroll_ns), stop=stop)
             while True:
                 try:
                     conn, timestamp, raw = next(messages)
@@ -175,6 +183,26 @@ def rewrite_bag(
                         f"{source}: unreadable after message {read} ({type(error).__name__}: {error})"
                     ) from None
                 read += 1
+                if start is not None and timestamp < start:  # pre-roll: images only, never written
+                    if conn.id in rewrite_ids:
+                        msg = typestore.deserialize_cdr(raw, conn.msgtype)
+                        warmup.append(
+                            BagImage(
+                                conn.topic,
+                                -1,
+                                timestamp,
+                                conn.msgtype,
+                                msg,
+                                message_to_bgr8(conn.msgtype, msg),
+                            )
+                        )
+                        if len(warmup) >= batch_size:
+                            process(warmup)
+                            warmup.clear()
+                    continue
+                if warmup:
+                    process(warmup)
+                    warmup.clear()
                 if conn.id not in rewrite_ids:
                     if pending:
                         pending.append((conn, timestamp, raw, None))

@@ -75,12 +75,20 @@ def _video(
 
 
 def _bag(
-    source: Path, target: Path, anonymizer: FrameAnonymizer, options: RewriteOptions, progress: Progress
+    source: Path,
+    target: Path,
+    anonymizer: FrameAnonymizer,
+    options: RewriteOptions,
+    progress: Progress,
+    time_range: tuple[int, int] | None = None,
 ) -> dict:
     typestore = face_typestore() if options.add_detections else default_typestore()
 
     def process(items: Sequence[BagImage]) -> list:
         frames = [(f"{source}:{item.topic}", _stamp_s(item), item.bgr) for item in items]
+        if items and items[0].index < 0:  # pre-roll of a bag part: temporal state only
+            anonymizer.process(frames, count=False)
+            return []
         results = []
         for item, (detections, boxes) in zip(items, anonymizer.process(frames), strict=True):
             extras = ()
@@ -103,8 +111,18 @@ def _bag(
         return results
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    preroll_ns = int(anonymizer.max_age_s * 1e9)
     return rewrite_bag(
-        source, target, process, options.topics, options.storage, options.batch_size, progress, typestore
+        source,
+        target,
+        process,
+        options.topics,
+        options.storage,
+        options.batch_size,
+        progress,
+        typestore,
+        time_range,
+        preroll_ns,
     )
 
 
@@ -146,6 +164,17 @@ def _folder(
     _images(images, str(source), anonymizer, options, progress)
     counts["images"] = len(images)
     return counts
+
+
+def rewrite_bag_part(
+    source: Path,
+    target: Path,
+    anonymizer: FrameAnonymizer,
+    options: RewriteOptions,
+    time_range: tuple[int, int],
+) -> dict:
+    """The messages of ``source`` received in [start, stop) ns, rewritten into the bag ``target``."""
+    return _bag(source, target, anonymizer, options, lambda _: None, time_range)
 
 
 def rewrite_input(
