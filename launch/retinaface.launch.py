@@ -38,6 +38,7 @@ def _launch_setup(context, *args, **kwargs):
             "anonymize",
             "start_trainer",
             "use_rviz",
+            "hri",
         )
     }
     overrides = {}
@@ -55,6 +56,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
     if arg["anonymize"]:
         overrides["anonymize"] = arg["anonymize"]
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -145,6 +148,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="image_anonymized with faces covered: off | blur | mosaic | solid "
                 "('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"
