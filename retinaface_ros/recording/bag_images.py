@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from retinaface_ros.io.image_files import decode_image
 from retinaface_ros.privacy.anonymizer import AnonymizeConfig, anonymize_image
 from retinaface_ros.recording.image_files import UnreadableInputError
 from retinaface_ros.ros.image_conversion import ENCODINGS, ImageConversionError, check_image, imgmsg_to_array
@@ -42,10 +43,7 @@ def message_to_bgr8(msgtype: str, msg: Any) -> np.ndarray:
     try:
         if msgtype == COMPRESSED_TYPE:
             _compressed_suffix(msg.format)
-            image = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)
-            if image is None:
-                raise UnreadableInputError(f"cannot decode {len(msg.data)} bytes of {msg.format!r} data")
-            return image
+            return decode_image(np.asarray(msg.data, np.uint8), f"{msg.format!r} data", cv2.IMREAD_COLOR)
         spec = check_image(msg)
         pixels = imgmsg_to_array(msg)
     except ImageConversionError as error:
@@ -106,9 +104,7 @@ def _cover_raw(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_qualit
 
 def _cover_compressed(msg: Any, boxes: np.ndarray, config: AnonymizeConfig, jpeg_quality: int) -> Any:
     suffix = _compressed_suffix(msg.format)
-    image = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise UnreadableInputError(f"cannot decode {len(msg.data)} bytes of {msg.format!r} data")
+    image = decode_image(np.asarray(msg.data, np.uint8), f"{msg.format!r} data", cv2.IMREAD_UNCHANGED)
     covered = anonymize_image(image, boxes, config)
     flags = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if suffix == ".jpg" else []
     ok, encoded = cv2.imencode(suffix, covered, flags)

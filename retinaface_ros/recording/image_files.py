@@ -7,7 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+from retinaface_ros.io import image_files as io_image_files
+from retinaface_ros.io.image_files import IMAGE_SUFFIXES
+
 JPEG_QUALITY = 95
 
 
@@ -20,11 +22,9 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """The pixels as stored: H×W grey, H×W×3 BGR or H×W×4 BGRA, uint8 or uint16 (no EXIF rotation)."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise UnreadableInputError(f"{path}: not a readable image")
-    return image
+    """The pixels as stored: H×W grey, H×W×3 BGR or H×W×4 BGRA, uint8 or uint16 (no EXIF rotation); the
+    checks of ``io.image_files`` (size declared in the header, memory) before decoding."""
+    return io_image_files.read_image(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
