@@ -205,3 +205,33 @@ def test_fail_closed(ros, frame):
     finally:
         del learner.detect_arrays_batch  # the class's method again
         raw.set_parameters([Parameter("anonymize_on_failure", value="drop")])
+
+
+def test_frames_between_detector_runs_stay_covered(ros, frame, mnet_learner):
+    raw, _, probe = ros
+    raw.set_parameters([Parameter("detect_rate_hz", value=1.0)])
+    try:
+        first = bgr8_to_imgmsg(frame, "rgb8")
+        _send(probe, first, "run", probe.image_pub)
+        assert wait_for(lambda: "run" in probe.raw)
+        batches = raw.stats.snapshot().batches  # counted before the outputs are published
+        skipped = bgr8_to_imgmsg(frame, "rgb8")  # 0.1 s later: no detector run at 1 Hz
+        skipped.header.frame_id = "skipped"
+        skipped.header.stamp.sec, skipped.header.stamp.nanosec = (
+            first.header.stamp.sec,
+            first.header.stamp.nanosec,
+        )
+        skipped.header.stamp.nanosec += 100_000_000
+        if skipped.header.stamp.nanosec >= 1_000_000_000:
+            skipped.header.stamp.sec += 1
+            skipped.header.stamp.nanosec -= 1_000_000_000
+        probe.image_pub.publish(skipped)
+        assert wait_for(lambda: "skipped" in probe.raw)
+        assert raw.stats.snapshot().batches == batches  # the detector did not run on it
+        image = imgmsg_to_bgr8(probe.raw["skipped"])
+        original = mnet_learner.detect_arrays(frame, threshold=0.5, scales=SCALES)
+        again = mnet_learner.detect_arrays(image, threshold=0.5, scales=SCALES)
+        found_again = int((box_iou(original.boxes, again.boxes).max(1) >= 0.3).sum()) if len(again) else 0
+        assert found_again <= 0.02 * len(original)  # covered at the tracked positions
+    finally:
+        raw.set_parameters([Parameter("detect_rate_hz", value=0.0)])
