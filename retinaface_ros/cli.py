@@ -20,6 +20,9 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.track",
     "retinaface_ros.commands.bench_tracking",
     "retinaface_ros.commands.bench_hri",
+    "retinaface_ros.commands.anonymize",
+    "retinaface_ros.commands.detect_bag",
+    "retinaface_ros.commands.export_dataset",
 )
 
 
@@ -28,6 +31,8 @@ _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+    "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
+    "ray": "Ray (--ray): pip install ray (or pip install .[ray])",
     "av": "PyAV (video files): pip install av",
     "motmetrics": "motmetrics (tracking benchmark): pip install motmetrics",
 }

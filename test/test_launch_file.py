@@ -116,6 +116,7 @@ def test_parameter_overrides_are_declared_parameters(tree):
         "qos_reliability",
         "tracking",
         "detect_rate_hz",
+        "anonymize",
         "hri",
     }
     assert overridden <= set(PARAMETER_NAMES)
