@@ -1,7 +1,7 @@
 """Train goal → learner / fit arguments: a pure function (no rclpy, no tensors), testable anywhere.
 
 The goal follows ``retinaface_interfaces/action/Train``: empty strings and values <= 0 mean "the trainer's
-default", except ``val_after`` (0 disables validation) and ``checkpoint_after_iter`` (0 = every epoch).
+default", e.g. ``val_after`` and ``checkpoint_after_iter`` (0 = every epoch).
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def goal_to_job(
         "flip": bool(goal.flip),
         "checkpoint_after_iter": int(goal.checkpoint_after_iter) if goal.checkpoint_after_iter > 0 else 1,
         "checkpoint_load_iter": max(0, int(goal.checkpoint_load_iter)),
-        "val_after": max(0, int(goal.val_after)) if val_root is not None else 0,
+        # a validation set without val_after: validate after every epoch
+        "val_after": (int(goal.val_after) if goal.val_after > 0 else 1) if val_root is not None else 0,
         "log_after": defaults.log_after,
         "temp_path": str(output / "checkpoints"),
         "device": resolve_device(goal.device, defaults.default_device, cuda_available),

@@ -125,6 +125,7 @@ class TrainerNode(Node):
         self._idle.clear()  # from here on destroy_node waits for this run (not for a goal never started)
         result = self._train_type.Result()
         result.val_recall = -1.0
+        result.final_loss = float("nan")  # as the action says: NaN until an epoch completed
         try:
             self._run(goal_handle, result)
         except BaseException as error:  # noqa: BLE001 - every failure aborts the goal, the node stays up

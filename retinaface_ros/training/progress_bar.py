@@ -1,0 +1,46 @@
+"""A tqdm bar over a whole training run, fed by ``fit``'s progress reports (or the Train action's feedback,
+turned into the same dict by the client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retinaface_ros.training.progress_log import format_eta
+
+
+class TrainingProgressBar:
+    """Bar of iterations over all epochs; loss, lr, validation recall and the trainer's ETA as postfix.
+
+    ``epochs`` is the run's length when known up front (the reports also carry it).
+    """
+
+    def __init__(self, epochs: int | None = None, disable: bool = False, **tqdm_kwargs: Any) -> None:
+        from tqdm import tqdm
+
+        self.epochs = epochs
+        self.bar = tqdm(
+            total=None, unit="it", desc="training", disable=disable, dynamic_ncols=True, **tqdm_kwargs
+        )
+
+    def __call__(self, info: dict) -> None:
+        per_epoch = int(info["iterations_per_epoch"])
+        epochs = int(info.get("epochs") or self.epochs or 0)
+        if epochs and self.bar.total != epochs * per_epoch:
+            self.bar.total = epochs * per_epoch
+        done = int(info["epoch"]) * per_epoch + int(info["iteration"]) + 1
+        if info.get("event") == "epoch_end":
+            done = (int(info["epoch"]) + 1) * per_epoch
+        self.bar.set_description(f"epoch {int(info['epoch']) + 1}/{epochs or '?'}", refresh=False)
+        postfix = {"loss": f"{info['loss']:.3f}", "lr": f"{info['lr']:.2e}"}
+        if info.get("val_recall", -1.0) >= 0:
+            postfix["val_recall"] = f"{info['val_recall']:.3f}"
+        postfix["eta"] = format_eta(float(info.get("eta_sec", -1.0)))
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(max(0, done - self.bar.n))
+
+    def write(self, line: str) -> None:
+        """Print ``line`` above the bar."""
+        self.bar.write(line)
+
+    def close(self) -> None:
+        self.bar.close()
