@@ -150,7 +150,7 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def _finish(args: argparse.Namespace, job: Any, learner: Any, history: dict, board_dir: Path | None) -> int:
-    from retinaface_ros.atomic_files import write_atomically
+    from retinaface_ros.io.atomic_files import write_atomically
 
     completed = int(history["epochs_completed"])
     summary: dict[str, Any] = {

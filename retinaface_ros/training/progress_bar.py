@@ -3,6 +3,7 @@ turned into the same dict by the client)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from retinaface_ros.training.progress_log import format_eta
@@ -39,8 +40,8 @@ class TrainingProgressBar:
         self.bar.update(max(0, done - self.bar.n))
 
     def write(self, line: str) -> None:
-        """Print ``line`` above the bar."""
-        self.bar.write(line)
+        """Print ``line`` above the bar (on stderr, as the bar: stdout stays for results)."""
+        self.bar.write(line, file=sys.stderr)
 
     def close(self) -> None:
         self.bar.close()
