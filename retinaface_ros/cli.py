@@ -13,6 +13,7 @@ from retinaface_ros.commands import UsageError
 # ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
 _COMMAND_MODULES = (
     "retinaface_ros.commands.detect",
+    "retinaface_ros.commands.evaluate",
     "retinaface_ros.commands.evaluate_predictions",
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
