@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"retinaface: error: {args.command} needs {_OPTIONAL[error.name]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: no traceback
+        print(f"retinaface: {args.command} interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `retinaface detect ... | head`: the reader left; no traceback, no error line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -122,3 +122,34 @@ def test_retinaface_train_bad_option_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "retinaface: error: epochs (--epochs): expected an integer, got 'ten'"
+
+
+@pytest.mark.slow
+def test_retinaface_train_ctrl_c_stops_with_a_checkpoint(tmp_path: Path) -> None:
+    import signal
+
+    from ros_helpers import wait_for
+
+    out = tmp_path / "run"
+    log = tmp_path / "stderr.txt"
+    command = [PYTHON, "-m", "retinaface_ros.cli", "train", str(mini_wider_root()), "--from-scratch"]
+    command += ["--epochs", "1000", "--batch-size", "2", "--image-size", "64", "--log-after", "1"]
+    command += ["--device", "cpu", "--output-path", str(out), "--json"]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        assert wait_for(lambda: "iter 2/8: loss" in log.read_text() or process.poll() is not None, 300.0)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert process.returncode == 130, text
+    assert "stopping at the next iteration" in text and "Traceback" not in text
+    summary = json.loads(stdout)
+    assert not summary["success"] and summary["epochs_completed"] == 0
+    assert Path(summary["model_path"]).is_file() and summary["model_path"].startswith(
+        str(out / "checkpoints")
+    )
