@@ -188,13 +188,69 @@ def test_an_unanswered_request_is_sent_again_under_the_same_goal_id() -> None:
         handle = client.send_goal(
             TRAIN.Goal(epochs=7), first_timeout=0.2, on_retry=lambda attempt, _w: retries.append(attempt)
         )
-        assert handle.accepted and retries == [1] and requests == [7, 7]
+        # under load a request may also be lost or late for real: more repeats, the same outcome
+        assert handle.accepted and retries[:1] == [1] and len(requests) >= 2 and set(requests) == {7}
         result = handle.get_result_async()
         assert wait_future(result, 30.0)
         assert result.result().result.message == "done"
         assert executed == [bytes(handle.goal_id.uuid)]  # once, under the one goal id
     finally:
         repeat_arrived.set()
+        client.destroy()
+        executor.shutdown()
+        server.destroy()
+        spinner.join(timeout=10)
+        for node in (server_node, client_node):
+            node.destroy_node()
+        context.try_shutdown()
+
+
+def test_a_refused_repeat_of_an_accepted_goal_is_taken_as_accepted() -> None:
+    """The first request is accepted late, its repeat is refused (as a trainer refuses a duplicate or a second
+    goal): the client ends up with the running goal, from the late answer or from the status topic."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    server_node = rclpy.create_node("late_trainer", context=context)
+    client_node = rclpy.create_node("late_client", context=context)
+    requests, executed, repeat_refused = [], [], threading.Event()
+
+    def on_goal(goal):
+        requests.append(goal.epochs)
+        if len(requests) == 1:
+            repeat_refused.wait(60.0)
+            return GoalResponse.ACCEPT
+        repeat_refused.set()
+        return GoalResponse.REJECT
+
+    def execute(handle):
+        executed.append(bytes(handle.goal_id.uuid))
+        handle.succeed()
+        return TRAIN.Result(success=True, message="late", final_loss=2.5)
+
+    server = ActionServer(
+        server_node,
+        TRAIN,
+        "late/train",
+        execute_callback=execute,
+        goal_callback=on_goal,
+        callback_group=ReentrantCallbackGroup(),
+    )
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server_node)
+    executor.add_node(client_node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    client = TrainClient(client_node, TRAIN, "late/train")
+    try:
+        assert client.wait_for_server(10.0)
+        handle = client.send_goal(TRAIN.Goal(epochs=3), first_timeout=0.2)
+        assert handle.accepted and len(requests) >= 2 and set(requests) == {3}
+        result = handle.get_result_async()
+        assert wait_future(result, 30.0)
+        assert result.result().result.message == "late"
+        assert executed == [bytes(handle.goal_id.uuid)]
+    finally:
+        repeat_refused.set()
         client.destroy()
         executor.shutdown()
         server.destroy()

@@ -34,6 +34,9 @@ STATUS_NAMES = {
 }
 
 
+STATUS_WAIT_SEC = 2.0  # how long a refused repeat waits for the goal id on the status topic
+
+
 class NoAnswerError(TimeoutError):
     """The action server never answered a goal request."""
 
@@ -118,7 +121,7 @@ class TrainClient:
                 if handle.accepted or answered is pending[0]:
                     return handle
                 # a repeat refused: a duplicate of a request that got through (its answer lost), or a real no
-                status = self._wait_for_status(goal_id, first_timeout)
+                status = self._wait_for_status(goal_id, max(first_timeout, STATUS_WAIT_SEC))
                 if status != GoalStatus.STATUS_UNKNOWN:
                     response = self.train_type.Impl.SendGoalService.Response(accepted=True)
                     return ClientGoalHandle(self.client, goal_id, response)
