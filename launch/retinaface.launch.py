@@ -35,6 +35,7 @@ def _launch_setup(context, *args, **kwargs):
             "qos_reliability",
             "start_trainer",
             "use_rviz",
+            "hri",
         )
     }
     overrides = {}
@@ -46,6 +47,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
         overrides["qos_reliability"] = arg["qos_reliability"]
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -118,6 +121,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="input QoS, best_effort | reliable ('' = from params_file); reliable for "
                 "large raw frames from another process",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -107,7 +107,7 @@ def test_parameter_overrides_are_declared_parameters(tree):
         for t in n.targets
         if isinstance(t, ast.Subscript) and getattr(t.value, "id", None) == "overrides"
     }
-    assert overridden == {"model_path", "device", "use_compressed", "qos_reliability"}
+    assert overridden == {"model_path", "device", "use_compressed", "qos_reliability", "hri"}
     assert overridden <= set(PARAMETER_NAMES)
 
 

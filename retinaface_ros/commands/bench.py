@@ -56,13 +56,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise UsageError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+    if args.plot is not None:
+        from retinaface_ros.io.atomic_files import check_output_file
+
+        if args.plot.suffix.lower() != ".png":
+            raise UsageError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+        check_output_file(args.plot)  # refused before the benchmark runs, not after
     if args.from_json is not None:
         return _plot_saved(args)
     import torch
 
     from retinaface_ros.benchmark import matrix, runner
+    from retinaface_ros.io.atomic_files import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out)  # refused before the benchmark runs, not after
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for name, values, allowed in (

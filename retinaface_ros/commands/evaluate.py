@@ -49,8 +49,12 @@ def handler(args: argparse.Namespace) -> int:
 
     if args.subset is not None and args.subset < 1:
         raise UsageError(f"--subset must be ≥ 1, got {args.subset}")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise UsageError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+    if args.plot is not None:
+        from retinaface_ros.io.atomic_files import check_output_file
+
+        if args.plot.suffix.lower() != ".png":
+            raise UsageError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+        check_output_file(args.plot)  # a folder, device or FIFO: refused before evaluating
     if not args.dataset.is_dir():
         raise FileNotFoundError(f"--dataset not found: {args.dataset}")
     dataset = WiderFaceDataset(args.dataset, [args.split])

@@ -17,6 +17,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     match_images,
     wider_pr_curves,
 )
+from retinaface_ros.validation import check_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,10 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    if args.plot is not None and not str(args.plot).lower().endswith(".png"):
-        raise ValueError(f"--plot writes a PNG: give a .png path, got {args.plot}")
-    if not 0.0 < args.iou_threshold <= 1.0:
-        raise ValueError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
+    if args.plot is not None:
+        from retinaface_ros.io.atomic_files import check_output_file
+
+        if not str(args.plot).lower().endswith(".png"):
+            raise ValueError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+        check_output_file(args.plot)  # a folder, device or FIFO: refused before evaluating
+    check_number("--iou-threshold", args.iou_threshold, 0.0, 1.0, low_inclusive=False)
     start = time.perf_counter()
     predictions = load_predictions(args.predictions)
     ground_truth = load_ground_truth(args.ground_truth)

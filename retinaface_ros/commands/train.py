@@ -93,6 +93,7 @@ class _StopOnCtrlC:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from retinaface_ros.io.atomic_files import check_output_folder
     from retinaface_ros.training import fit
     from retinaface_ros.training.job_setup import prepare_job
     from retinaface_ros.training.progress_bar import TrainingProgressBar
@@ -100,6 +101,9 @@ def handler(args: argparse.Namespace) -> int:
     from retinaface_ros.training.tensorboard_log import TensorBoardLog
 
     job = _job(args)
+    for folder in (job.output_path, args.tensorboard_dir):
+        if folder:
+            check_output_folder(folder)  # a file or device named as the folder: refused before training
     prepared = prepare_job(job)
     learner = prepared.learner
     job.output_path.mkdir(parents=True, exist_ok=True)

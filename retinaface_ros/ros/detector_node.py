@@ -35,6 +35,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros import messages
 from retinaface_ros.ros.frame_slot import FrameSlot, Worker
+from retinaface_ros.ros.hri_publishers import HriPublishers, hri_settings
 from retinaface_ros.ros.image_conversion import (
     ImageConversionError,
     bgr8_to_imgmsg,
@@ -156,6 +157,7 @@ class DetectorNode(LifecycleNode):
         self._label_info_pub = None
         self._diagnostics_pub = None
         self._diagnostics_timer = None
+        self._hri: HriPublishers | None = None  # REP 155 outputs (parameter hri)
         promote_integer_overrides(self, [spec.name for spec in PARAMETERS if isinstance(spec.default, float)])
         descriptors = parameter_descriptors()
         for spec in PARAMETERS:
@@ -226,6 +228,17 @@ class DetectorNode(LifecycleNode):
         ]
         self._label_info_pub = publisher(vm.LabelInfo, "label_info", LATCHED_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        if self.params.hri:
+            try:
+                self._hri = HriPublishers(
+                    self, hri_settings(self.params), self.params.cameras, self.params.topic_prefixes
+                )
+            except RuntimeError as error:  # hri_msgs / tf2_msgs missing
+                self.get_logger().error(f"configure failed: {error}")
+                self._destroy_outputs()
+                self._drop_model()
+                self.params = None
+                return TransitionCallbackReturn.FAILURE
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
             f"configured: {self.params.backbone} on {self.model.device}{' fp16' if self.model.fp16 else ''}"
@@ -267,6 +280,8 @@ class DetectorNode(LifecycleNode):
             for camera, prefix in enumerate(self.params.topic_prefixes)
         ]
         self._frames_in = [0] * len(self._subscriptions)
+        if self._hri is not None:
+            self._hri.subscribe([sub.topic_name for sub in self._subscriptions], self.params.use_compressed)
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
@@ -303,12 +318,17 @@ class DetectorNode(LifecycleNode):
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
             self._worker = None
+        if self._hri is not None:
+            self._hri.unsubscribe()
 
     def _destroy_outputs(self) -> None:
         for publisher in [p for outputs in self._outputs for p in outputs.values()] + [self._label_info_pub]:
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self._outputs, self._label_info_pub = [], None
+        if self._hri is not None:
+            self._hri.destroy()
+            self._hri = None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -439,6 +459,8 @@ class DetectorNode(LifecycleNode):
 
             canvas = draw_bounding_boxes(image, detections.to_bounding_boxes())
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
+        if self._hri is not None:
+            self._hri.on_frame(frame.camera, header, image, detections)
 
     def _latency(self, frame: Frame) -> float:
         """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
@@ -473,6 +495,8 @@ class DetectorNode(LifecycleNode):
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
             "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
         }
+        if self._hri is not None:
+            extra.update(self._hri.diagnostics())
         snapshot = self.stats.snapshot()
         publishers = [self.count_publishers(sub.topic_name) for sub in self._subscriptions]
         extra["input_publishers"] = str(sum(publishers))

@@ -16,9 +16,11 @@ from typing import Any
 
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.model.config import BACKBONES
+from retinaface_ros.validation import check_scales
 
 RELIABILITIES = ("best_effort", "reliable")
 FP16_MODES = ("auto", "true", "false")
+HRI_ALIGNED_STYLES = ("face", "arcface")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_RATE_HZ = 1000.0
 MAX_QOS_DEPTH = 100
@@ -108,6 +110,32 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)"
     ),
     ParamSpec(
+        "hri",
+        False,
+        "REP 155 (ROS4HRI) face outputs: /humans/faces/tracked, /humans/faces/<id>/{roi,cropped,aligned,"
+        "landmarks}, face_<id>/gaze_<id> on /tf and detections_3d (3D needs camera_info beside the image)",
+    ),
+    ParamSpec("hri_crop_width", 128, "REP 155 /cropped width in pixels", int_range=(16, 1024)),
+    ParamSpec("hri_crop_height", 128, "REP 155 /cropped height in pixels", int_range=(16, 1024)),
+    ParamSpec(
+        "hri_aligned",
+        "face",
+        "REP 155 /aligned: 'face' (eyes levelled, the /cropped size) or 'arcface' (112x112 on the ArcFace "
+        "template, for recognition models)",
+    ),
+    ParamSpec(
+        "hri_depth_topic",
+        "",
+        "Depth image aligned with the colour image (16UC1 mm or 32FC1 m), beside the image topic, e.g. "
+        "'aligned_depth_image'; paired by stamp, it replaces the model-based face distance ('' = none)",
+    ),
+    ParamSpec(
+        "hri_face_linger_s",
+        1.0,
+        "REP 155: a lost face's topics are removed this many seconds after its track ends",
+        float_range=(0.0, 3600.0),
+    ),
+    ParamSpec(
         "debug_delay_ms",
         0.0,
         "Test/benchmark only: extra milliseconds added after each inference to emulate a slow model",
@@ -174,14 +202,10 @@ def _as_cameras(value: Any) -> tuple[str, ...]:
 
 
 def _as_scales(value: Any) -> tuple[int, int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ParameterError(f"scales must be [target_short_side, max_long_side], got {value!r}")
-    out = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int) or not 16 <= item <= 8192:
-            raise ParameterError(f"scales must be two ints in [16, 8192], got {list(value)!r}")
-        out.append(int(item))
-    return out[0], out[1]
+    try:  # the core's bounds (retinaface_ros.validation): the same for the learner, commands and node
+        return check_scales(value)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -208,6 +232,12 @@ class DetectorParams:
     max_rate_hz: float
     diagnostics_period: float
     autostart: bool
+    hri: bool
+    hri_crop_width: int
+    hri_crop_height: int
+    hri_aligned: str
+    hri_depth_topic: str
+    hri_face_linger_s: float
     debug_delay_ms: float
 
     @classmethod
@@ -236,6 +266,7 @@ class DetectorParams:
                 out[name] = _as_str(name, value)
         _as_str("backbone", out["backbone"], BACKBONES)
         _as_str("qos_reliability", out["qos_reliability"], RELIABILITIES)
+        _as_str("hri_aligned", out["hri_aligned"], HRI_ALIGNED_STYLES)
         if not _DEVICE.match(out["device"]):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {out['device']!r}")
         params = cls(**out)

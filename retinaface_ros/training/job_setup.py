@@ -21,13 +21,13 @@ def prepare_job(job: Any) -> PreparedJob:
     """Build the learner and read the data sets (the train split, and ``val`` where the folder has one)."""
     from retinaface_ros.datasets import WiderFaceDataset
     from retinaface_ros.learner import RetinaFaceLearner
-    from retinaface_ros.ros.trainer_goal import pretrained_kind, split_for
+    from retinaface_ros.ros.trainer_goal import pretrained_kind, split_for, validation_dataset
 
     learner = RetinaFaceLearner(**job.learner_kwargs)
     dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
     val = None
     if job.val_dataset_root is not None:
-        val = WiderFaceDataset(job.val_dataset_root, [split_for(job.val_dataset_root, "val")])
+        val = validation_dataset(job.val_dataset_root)
     backbone = None
     if job.pretrained_model is not None:
         if pretrained_kind(job.pretrained_model) == "model":
