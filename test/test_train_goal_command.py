@@ -185,8 +185,14 @@ def test_an_unanswered_request_is_sent_again_under_the_same_goal_id() -> None:
     retries: list[int] = []
     try:
         assert client.wait_for_server(10.0)
+        # short first wait, so that the test does not take long; many tries, since on a loaded machine DDS
+        # may need seconds to match the endpoints (the very case the re-sending is for)
         handle = client.send_goal(
-            TRAIN.Goal(epochs=7), first_timeout=0.2, on_retry=lambda attempt, _w: retries.append(attempt)
+            TRAIN.Goal(epochs=7),
+            attempts=30,
+            first_timeout=0.2,
+            max_timeout=2.0,
+            on_retry=lambda attempt, _w: retries.append(attempt),
         )
         # under load a request may also be lost or late for real: more repeats, the same outcome
         assert handle.accepted and retries[:1] == [1] and len(requests) >= 2 and set(requests) == {7}
@@ -243,7 +249,7 @@ def test_a_refused_repeat_of_an_accepted_goal_is_taken_as_accepted() -> None:
     client = TrainClient(client_node, TRAIN, "late/train")
     try:
         assert client.wait_for_server(10.0)
-        handle = client.send_goal(TRAIN.Goal(epochs=3), first_timeout=0.2)
+        handle = client.send_goal(TRAIN.Goal(epochs=3), attempts=30, first_timeout=0.2, max_timeout=2.0)
         assert handle.accepted and len(requests) >= 2 and set(requests) == {3}
         result = handle.get_result_async()
         assert wait_future(result, 30.0)
