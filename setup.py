@@ -32,6 +32,7 @@ setup(
     extras_require={
         "torch": ["torch>=2.1"],
         "onnx": ["onnx", "onnxruntime"],
+        "train": ["tensorboard", "matplotlib", "pyyaml"],  # TensorBoard logs, --plot figures, --yaml goals
         "test": ["pytest"],
     },
     zip_safe=False,

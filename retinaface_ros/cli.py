@@ -28,6 +28,8 @@ _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+    "matplotlib": "matplotlib for --plot: pip install matplotlib (or pip install .[train])",
+    "yaml": "PyYAML for --yaml: pip install pyyaml (or pip install .[train])",
 }
 
 

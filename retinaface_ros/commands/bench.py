@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
+        import matplotlib  # noqa: F401 - missing: one line before the work, not a traceback after it
+
         from retinaface_ros.io.atomic_files import check_output_file
 
         if args.plot.suffix.lower() != ".png":

@@ -50,6 +50,8 @@ def handler(args: argparse.Namespace) -> int:
     if args.subset is not None and args.subset < 1:
         raise UsageError(f"--subset must be ≥ 1, got {args.subset}")
     if args.plot is not None:
+        import matplotlib  # noqa: F401 - missing: one line before the work, not a traceback after it
+
         from retinaface_ros.io.atomic_files import check_output_file
 
         if args.plot.suffix.lower() != ".png":

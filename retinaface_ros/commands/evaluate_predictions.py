@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     if args.plot is not None:
+        import matplotlib  # noqa: F401 - missing: one line before the work, not a traceback after it
+
         from retinaface_ros.io.atomic_files import check_output_file
 
         if not str(args.plot).lower().endswith(".png"):
