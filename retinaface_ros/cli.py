@@ -18,6 +18,10 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
+    "retinaface_ros.commands.track",
+    "retinaface_ros.commands.anonymize",
+    "retinaface_ros.commands.detect_bag",
+    "retinaface_ros.commands.export_dataset",
     "retinaface_ros.commands.train",
     "retinaface_ros.commands.train_goal",
 )
@@ -28,6 +32,9 @@ _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+    "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
+    "ray": "Ray (--ray): pip install ray (or pip install .[ray])",
+    "av": "PyAV (video files): pip install av",
     "matplotlib": "matplotlib for --plot: pip install matplotlib (or pip install .[train])",
     "yaml": "PyYAML for --yaml: pip install pyyaml (or pip install .[train])",
 }

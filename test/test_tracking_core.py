@@ -304,3 +304,15 @@ def test_tracks_leaving_the_frame_are_dropped_and_boxes_clipped():
     for frame in range(10, 40):
         tracks = tracker.update(frame / FPS, faces([]), image)
     assert tracks == []
+
+
+def test_configure_applies_live_and_keeps_tracks_and_ids():
+    tracker = FaceTracker(TrackerConfig(deterministic_ids=True, id_prefix="front"))
+    tracks = tracker.update(0.0, faces([box_at(10, 10)]))
+    assert [t.track_id for t in tracks] == ["front_1"]
+    tracker.configure(TrackerConfig(deterministic_ids=True, id_prefix="front", max_age_s=0.05, min_hits=5))
+    tracks = tracker.update(1 / FPS, faces([box_at(10, 10)]))
+    assert [t.track_id for t in tracks] == ["front_1"]
+    assert tracker.update(0.2, faces([])) == []  # the new max_age_s applies
+    with pytest.raises(ValueError, match="id_prefix"):
+        tracker.configure(TrackerConfig(deterministic_ids=True, id_prefix="rear"))
