@@ -34,6 +34,7 @@ setup(
         "onnx": ["onnx", "onnxruntime"],
         "recording": ["rosbags", "av"],  # anonymize / detect-bag / export-dataset on bags and videos
         "ray": ["ray", "rosbags", "av"],  # --ray: the recorded-data commands on a Ray cluster
+        "train": ["tensorboard", "matplotlib", "pyyaml"],  # TensorBoard logs, --plot figures, --yaml goals
         "test": ["pytest"],
     },
     zip_safe=False,

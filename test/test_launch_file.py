@@ -145,6 +145,7 @@ def test_trainer_yaml_applies_in_any_namespace():
         "deploy_to",
         "image_size",
         "workdir",
+        "tensorboard_dir",
     }
 
 
