@@ -35,6 +35,7 @@ def _launch_setup(context, *args, **kwargs):
             "qos_reliability",
             "tracking",
             "detect_rate_hz",
+            "anonymize",
             "start_trainer",
             "use_rviz",
             "hri",
@@ -49,12 +50,14 @@ def _launch_setup(context, *args, **kwargs):
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
         overrides["qos_reliability"] = arg["qos_reliability"]
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
     if arg["tracking"]:
         overrides["tracking"] = _truthy(arg["tracking"])
     if arg["detect_rate_hz"]:
         overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
-    if arg["hri"]:
-        overrides["hri"] = _truthy(arg["hri"])
+    if arg["anonymize"]:
+        overrides["anonymize"] = arg["anonymize"]
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -129,6 +132,12 @@ def generate_launch_description() -> LaunchDescription:
                 "large raw frames from another process",
             ),
             DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
                 "tracking",
                 default_value="",
                 description="true: stable face ids and smoothed boxes; false: every frame on its own "
@@ -141,10 +150,10 @@ def generate_launch_description() -> LaunchDescription:
                 "tracked (0 = every frame; '' = from params_file)",
             ),
             DeclareLaunchArgument(
-                "hri",
+                "anonymize",
                 default_value="",
-                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
-                "frames ('' = from params_file)",
+                description="image_anonymized with faces covered: off | blur | mosaic | solid "
+                "('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"
