@@ -63,7 +63,9 @@ def test_ids_deterministic_prefixed_and_random_never_repeat():
     random_ids = IdAllocator()
     drawn = [random_ids() for _ in range(2000)]
     assert len(set(drawn)) == 2000 and random_ids.issued == 2000
-    assert all(len(track_id) == 8 and int(track_id, 16) >= 0 for track_id in drawn)
+    # five lowercase letters: valid ROS name tokens, so REP 155 topics and TF frames carry the id unchanged
+    assert all(len(track_id) == 5 and track_id.isascii() and track_id.isalpha() for track_id in drawn)
+    assert all(track_id.islower() for track_id in drawn)
 
 
 # ---------------------------------------------------------------------------------------------- motion
