@@ -14,11 +14,19 @@ from retinaface_ros.optional_dependencies import missing_dependency_line
 # ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
 _COMMAND_MODULES = (
     "retinaface_ros.commands.detect",
+    "retinaface_ros.commands.evaluate",
     "retinaface_ros.commands.evaluate_predictions",
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
     "retinaface_ros.commands.track",
+    "retinaface_ros.commands.bench_tracking",
+    "retinaface_ros.commands.bench_hri",
+    "retinaface_ros.commands.anonymize",
+    "retinaface_ros.commands.detect_bag",
+    "retinaface_ros.commands.export_dataset",
+    "retinaface_ros.commands.train",
+    "retinaface_ros.commands.train_goal",
 )
 
 
@@ -50,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(line, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: no traceback
+        print(f"retinaface: {args.command} interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `retinaface detect ... | head`: the reader left; no traceback, no error line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

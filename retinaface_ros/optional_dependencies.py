@@ -20,6 +20,11 @@ INSTALL_HINTS = {
     ),
     "openvino": "OpenVINO: pip install openvino, or pip install .[openvino]",
     "av": "PyAV (video files): pip install av",
+    "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
+    "ray": "Ray (--ray): pip install ray (or pip install .[ray])",
+    "motmetrics": "motmetrics (tracking benchmark): pip install motmetrics",
+    "matplotlib": "matplotlib for --plot: pip install matplotlib (or pip install .[train])",
+    "yaml": "PyYAML for --yaml: pip install pyyaml (or pip install .[train])",
     "rclpy": (
         "ROS 2 (rclpy): source a ROS 2 installation (source /opt/ros/$ROS_DISTRO/setup.bash) or tools/env.sh"
     ),
