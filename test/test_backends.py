@@ -115,6 +115,7 @@ def test_torch_backend_writes_the_trainable_state_dict(mnet_learner) -> None:
     assert framework == "pytorch" and len(payload) > 1_000_000  # the unfolded fp32 weights
 
 
+@pytest.mark.slow
 def test_detect_command_runtime_option(onnx_folder: Path, mnet_weights, bald_guys_path) -> None:
     counts = {}
     for model, runtime in ((mnet_weights, "torch"), (onnx_folder, "openvino"), (onnx_folder, "onnxruntime")):

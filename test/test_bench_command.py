@@ -6,7 +6,10 @@ import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
 
+import pytest
 
+
+@pytest.mark.slow
 def test_bench_command_prints_json(mnet_weights) -> None:
     from retinaface_ros.cli import main
 

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from ros_helpers import REPO_ROOT
 
 from retinaface_ros.optional_dependencies import INSTALL_HINTS
@@ -47,6 +48,7 @@ def _copy_checkout(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_pip_install_without_ros(tmp_path):
     env = _clean_env()
     src = _copy_checkout(tmp_path / "src")

@@ -226,6 +226,7 @@ def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_overfit_two_images_from_scratch() -> None:
     torch.manual_seed(0)
     learner = _learner(epochs=30, shuffle=False)  # 2 images, batch 2: one iteration per epoch

@@ -14,6 +14,7 @@ import pytest
 from training_helpers import mini_wider_root
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # torchrun with two processes: heavy on 2 cores (make test-all runs it)
 
 _SCRIPT = """
 import json, os, sys

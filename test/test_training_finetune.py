@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import torch
 from training_helpers import mini_wider
 
@@ -12,6 +13,7 @@ from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.training import fit
 
 
+@pytest.mark.slow
 def test_finetune_pretrained_mnet_lowers_loss_and_keeps_recall(mnet_weights, tmp_path) -> None:
     torch.manual_seed(0)
     learner = RetinaFaceLearner(
