@@ -56,4 +56,3 @@ def test_learner_api_snippet_saves_the_fine_tuned_model_in_its_temporary_folder(
     (work,) = (tmp_path / "tmp").glob("retinaface_*")
     assert (work / "my_mnet" / "my_mnet.pth").is_file() and (work / "my_mnet" / "my_mnet.json").is_file()
     assert (work / "my_mnet_onnx" / "my_mnet_onnx.onnx").is_file()
-    assert any((work / "checkpoints").iterdir())
