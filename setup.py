@@ -37,6 +37,9 @@ setup(
         "onnx": ["onnxruntime"],  # running exported models; exporting also needs torch and onnx
         "export": ["onnx"],
         "openvino": ["openvino"],
+        "recording": ["rosbags", "av"],  # anonymize / detect-bag / export-dataset on bags and videos
+        "ray": ["ray", "rosbags", "av"],  # --ray: the recorded-data commands on a Ray cluster
+        "train": ["tensorboard", "matplotlib", "pyyaml"],  # TensorBoard logs, --plot figures, --yaml goals
         "test": ["pytest"],
     },
     zip_safe=False,

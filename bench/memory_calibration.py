@@ -2,7 +2,8 @@
 
 Each (backbone, size) runs in a fresh process: the growth of its peak RSS (``ru_maxrss``) from one warm-up
 call on a 64×64 image to one call at the given network input size, divided by the input pixels and the
-batch. Prints a JSON table. ``python bench/memory_calibration.py [--sizes 640x480 1280x960]``
+batch. Prints a JSON table. ``python bench/memory_calibration.py [--sizes 640x480 1280x960] [--batch 2]``;
+results: ``bench/results/memory_calibration_cpu.json``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import sys
 SIZES = ("640x480", "1280x960", "1980x1024")
 
 
-def measure(backbone: str, width: int, height: int, batch: int) -> dict:
+def measure(backbone: str, width: int, height: int, batch: int, threads: int) -> dict:
     """Peak RSS growth of one ``detect_arrays_batch`` call at width×height (no resize), in this process."""
     import numpy as np
     import torch
 
     from retinaface_ros.learner import RetinaFaceLearner
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     learner = RetinaFaceLearner(backbone=backbone, device="cpu")
     learner.init_model()
     learner.detect_arrays(np.zeros((64, 64, 3), np.uint8), scales=[64, 64])
@@ -36,6 +37,7 @@ def measure(backbone: str, width: int, height: int, batch: int) -> dict:
         "backbone": backbone,
         "size": f"{width}x{height}",
         "batch": batch,
+        "threads": threads,
         "peak_growth_mb": round((peak - before) / 2**20, 1),
         "bytes_per_pixel": round((peak - before) / pixels, 1),
     }
@@ -46,17 +48,19 @@ def main() -> None:
     parser.add_argument("--backbones", nargs="+", default=["mnet", "resnet"])
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)  # backbone width height batch (child)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)  # backbone width height batch threads
     args = parser.parse_args()
     if args.one:
-        backbone, width, height, batch = args.one
-        print(json.dumps(measure(backbone, int(width), int(height), int(batch))))
+        backbone, width, height, batch, threads = args.one
+        print(json.dumps(measure(backbone, int(width), int(height), int(batch), int(threads))))
         return
     rows = []
     for backbone in args.backbones:
         for size in args.sizes:
             width, height = size.split("x")
-            child = [sys.executable, __file__, "--one", backbone, width, height, str(args.batch)]
+            one = [backbone, width, height, str(args.batch), str(args.threads)]
+            child = [sys.executable, __file__, "--one", *one]
             out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), file=sys.stderr)

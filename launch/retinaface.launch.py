@@ -34,6 +34,9 @@ def _launch_setup(context, *args, **kwargs):
             "runtime",
             "use_compressed",
             "qos_reliability",
+            "tracking",
+            "detect_rate_hz",
+            "anonymize",
             "start_trainer",
             "use_rviz",
             "hri",
@@ -52,6 +55,12 @@ def _launch_setup(context, *args, **kwargs):
         overrides["qos_reliability"] = arg["qos_reliability"]
     if arg["hri"]:
         overrides["hri"] = _truthy(arg["hri"])
+    if arg["tracking"]:
+        overrides["tracking"] = _truthy(arg["tracking"])
+    if arg["detect_rate_hz"]:
+        overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
+    if arg["anonymize"]:
+        overrides["anonymize"] = arg["anonymize"]
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -135,6 +144,24 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
                 "frames ('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "tracking",
+                default_value="",
+                description="true: stable face ids and smoothed boxes; false: every frame on its own "
+                "('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "detect_rate_hz",
+                default_value="",
+                description="with tracking: detector runs per second per camera, frames between are "
+                "tracked (0 = every frame; '' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "anonymize",
+                default_value="",
+                description="image_anonymized with faces covered: off | blur | mosaic | solid "
+                "('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -27,8 +27,9 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 # Peak bytes one detection call needs per network-input pixel (after the resize), per image of the batch:
 # activations, head outputs and the float input. Measured with bench/memory_calibration.py (peak RSS growth
-# of one CPU call in a fresh process): mnet 45-60 B/px, resnet 220-330 B/px at 640×480 … 1980×1024. The
-# constants add headroom for more threads, low thresholds (more candidates) and CUDA workspaces.
+# of one CPU call in a fresh process; bench/results/memory_calibration_cpu.json): mnet 45-60 B/px, resnet
+# 220-330 B/px at 640×480 … 1980×1024, batch 1-2, 1-2 threads. The constants add headroom for more threads,
+# low thresholds (more candidates) and CUDA workspaces.
 DETECTION_BYTES_PER_PIXEL = {"mnet": 96, "resnet": 512}
 MEMORY_HEADROOM = 0.9  # refuse what needs more than this share of the memory available now
 

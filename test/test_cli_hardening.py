@@ -146,13 +146,15 @@ def test_detect_expands_folders_and_says_where_it_wrote(tmp_path, mnet_weights, 
     _write_images(photos, "a.jpg", "b.png", "trip/c.jpg", ".hidden.jpg")
     (photos / "notes.txt").write_text("not an image")
     out = tmp_path / "annotated"
-    assert main(["detect", str(photos), "--model", str(mnet_weights), "--out", str(out)]) == 0
+    native = ["--scales", "96", "128"]  # the images' own size: quick
+    assert main(["detect", str(photos), "--model", str(mnet_weights), "--out", str(out), *native]) == 0
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines == [f"{photos / 'a.jpg'}: 0 face(s) -> {out / 'a_faces.jpg'}",
                      f"{photos / 'b.png'}: 0 face(s) -> {out / 'b_faces.jpg'}"]  # fmt: skip
     assert f"created folder {out}" in captured.err and f"wrote 2 annotated image(s) to {out}" in captured.err
     args = ["detect", str(photos), "--recursive", "--model", str(mnet_weights), "--out", str(out), "--json"]
+    args += native
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert [Path(entry["image"]).relative_to(photos).as_posix() for entry in report] == [
@@ -219,6 +221,10 @@ def test_labels_follow_the_box_size_and_can_be_switched(tmp_path) -> None:
     [
         (["bench", "--runs", "1", "--out"], "exists and is a FIFO, not a regular file"),
         (["bench-node", "--model", "{model}", "--output"], "exists and is a FIFO, not a regular file"),
+        (
+            ["bench-hri", "--model", "{model}", "--image", "{model}", "--output"],
+            "exists and is a FIFO, not a regular file",
+        ),
         (["export", "--model", "{model}", "--backbone", "mnet", "--out"], "exists and is not a folder"),
     ],
 )

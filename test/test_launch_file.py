@@ -27,6 +27,8 @@ REQUIRED_ARGS = {
     "runtime",
     "use_compressed",
     "qos_reliability",
+    "tracking",
+    "detect_rate_hz",
     "start_trainer",
 }
 
@@ -108,7 +110,17 @@ def test_parameter_overrides_are_declared_parameters(tree):
         for t in n.targets
         if isinstance(t, ast.Subscript) and getattr(t.value, "id", None) == "overrides"
     }
-    assert overridden == {"model_path", "device", "runtime", "use_compressed", "qos_reliability", "hri"}
+    assert overridden == {
+        "model_path",
+        "device",
+        "runtime",
+        "use_compressed",
+        "qos_reliability",
+        "tracking",
+        "detect_rate_hz",
+        "anonymize",
+        "hri",
+    }
     assert overridden <= set(PARAMETER_NAMES)
 
 
@@ -135,6 +147,7 @@ def test_trainer_yaml_applies_in_any_namespace():
         "deploy_to",
         "image_size",
         "workdir",
+        "tensorboard_dir",
     }
 
 

@@ -34,6 +34,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros import messages
+from retinaface_ros.ros.anonymized_output import AnonymizedOutput
 from retinaface_ros.ros.frame_slot import FrameSlot, Worker
 from retinaface_ros.ros.hri_publishers import HriPublishers, hri_settings
 from retinaface_ros.ros.image_conversion import (
@@ -54,6 +55,7 @@ from retinaface_ros.ros.params import (
     parameter_descriptors,
 )
 from retinaface_ros.ros.stats import Stats
+from retinaface_ros.ros.tracking_stage import TrackingStage, stamp_seconds
 
 NODE_NAME = "retinaface_detector"
 WARN_THROTTLE_S = 2.0
@@ -149,6 +151,8 @@ class DetectorNode(LifecycleNode):
         self.params: DetectorParams | None = None
         self.model: LoadedModel | None = None
         self.stats = Stats()
+        self.tracking = TrackingStage()  # one tracker per camera, kept for the node's lifetime (ids)
+        self.anonymized = AnonymizedOutput()  # image_anonymized (parameter anonymize)
         self._slot: FrameSlot[Frame] = FrameSlot()
         self._worker: Worker | None = None
         self._model_lock = threading.Lock()
@@ -194,6 +198,7 @@ class DetectorNode(LifecycleNode):
         except (ParameterError, OSError, ValueError, TypeError, RuntimeError) as error:  # OSError: model file
             return SetParametersResult(successful=False, reason=str(error))
         old, self.params = self.params, new
+        self.tracking.configure(new)
         if new.threshold != old.threshold and self._active:
             self._publish_label_info()
         return SetParametersResult(successful=True)
@@ -215,6 +220,7 @@ class DetectorNode(LifecycleNode):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             self.params = self.read_parameters()
+            self.tracking.configure(self.params)
             self.model = load_model(self.params, self.get_logger())
         except Exception as error:
             self.get_logger().error(f"configure failed: {error}")
@@ -228,6 +234,7 @@ class DetectorNode(LifecycleNode):
                 "detections": publisher(vm.Detection2DArray, f"{prefix}detections", OUTPUT_QOS),
                 "faces": publisher(self._face_array_type, f"{prefix}faces", OUTPUT_QOS),
                 "image_annotated": publisher(Image, f"{prefix}image_annotated", OUTPUT_QOS),
+                **self.anonymized.create_publishers(publisher, self.params, prefix, OUTPUT_QOS),
             }
             for prefix in self.params.topic_prefixes
         ]
@@ -261,6 +268,8 @@ class DetectorNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
         self.stats.reset()
+        self.tracking.reset()
+        self.anonymized.reset()
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
@@ -418,7 +427,9 @@ class DetectorNode(LifecycleNode):
         params = self.params
         if not batch or params is None:
             return
-        images = [image for _, image in batch]
+        # With tracking and detect_rate_hz, frames between detector runs skip the model (tracks move on them).
+        detect = [self.tracking.wants_detection(frame.camera, _stamp_s(frame)) for frame, _ in batch]
+        images = [image for (_, image), wanted in zip(batch, detect, strict=True) if wanted]
         # Under the lock: a model swap or drop waits for this inference instead of resetting the learner
         # in the middle of it.
         with self._model_lock:
@@ -427,17 +438,28 @@ class DetectorNode(LifecycleNode):
                 return
             start = time.perf_counter()
             try:
-                found = model.learner.detect_arrays_batch(
-                    images, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                threshold = self.anonymized.detection_threshold(params)  # lower when anonymising
+                found = (
+                    model.learner.detect_arrays_batch(
+                        images, threshold, params.nms_threshold, params.scales, params.mask_thresh
+                    )
+                    if images
+                    else []
                 )
             except Exception as error:
                 shapes = ", ".join(str(image.shape) for image in images)
                 self._reject(f"inference failed on {shapes}: {error!r}", frames=len(images))
+                for (frame, image), wanted in zip(batch, detect, strict=True):  # fail closed
+                    if wanted and frame.camera < len(self._outputs):
+                        self.anonymized.publish_failed(frame, image, params, self._outputs[frame.camera])
                 return
             inference_s = time.perf_counter() - start
-        self.stats.on_batch(len(batch))
+        if images:
+            self.stats.on_batch(len(images))
         if params.debug_delay_ms > 0:
             time.sleep(params.debug_delay_ms / 1000.0)
+        results = iter(found)
+        found = [next(results) if wanted else None for wanted in detect]
         for (frame, image), detections in zip(batch, found, strict=True):
             try:
                 self._publish(frame, image, detections, params)
@@ -446,7 +468,7 @@ class DetectorNode(LifecycleNode):
                     f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S
                 )
                 return
-            self.stats.on_processed(self._latency(frame), inference_s)
+            self.stats.on_processed(self._latency(frame), inference_s if detections is not None else 0.0)
 
     def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
         header = frame.msg.header
@@ -454,18 +476,26 @@ class DetectorNode(LifecycleNode):
         if frame.camera >= len(outputs) or not self._active:
             return
         pubs = outputs[frame.camera]
-        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs))
+        self.anonymized.publish(frame, image, detections, _stamp_s(frame), params, pubs)
+        detections = self.anonymized.published_detections(params, detections)
+        detections, ids = self.tracking.follow(frame.camera, _stamp_s(frame), detections, image)
+        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs, ids=ids))
         pubs["faces"].publish(
-            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type)
+            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type, ids)
         )
         annotated = pubs["image_annotated"]
         if params.publish_annotated and annotated.get_subscription_count() > 0:
             from retinaface_ros.drawing import draw_bounding_boxes
+            from retinaface_ros.tracking.annotate import draw_track_ids
 
             canvas = draw_bounding_boxes(image, detections.to_bounding_boxes())
+            if ids is not None:
+                draw_track_ids(canvas, detections, ids)
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
         if self._hri is not None:
-            self._hri.on_frame(frame.camera, header, image, detections)
+            self._hri.on_frame(
+                frame.camera, header, image, detections, tracks=self.tracking.published_tracks(frame.camera)
+            )
 
     def _latency(self, frame: Frame) -> float:
         """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
@@ -499,6 +529,8 @@ class DetectorNode(LifecycleNode):
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
             "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
+            **self.tracking.diagnostics(),
+            **(self.anonymized.diagnostics() if self.anonymized.enabled(self.params) else {}),
         }
         if self._hri is not None:
             extra.update(self._hri.diagnostics())
@@ -536,6 +568,12 @@ class DetectorNode(LifecycleNode):
     @property
     def active(self) -> bool:
         return self._active
+
+
+def _stamp_s(frame: Frame) -> float:
+    """The frame's header stamp in seconds (its arrival time when unset): the tracker's clock."""
+    stamp = frame.msg.header.stamp
+    return stamp_seconds(stamp.sec, stamp.nanosec, frame.received)
 
 
 def _autostart(node: DetectorNode) -> str | None:

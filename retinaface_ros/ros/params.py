@@ -20,6 +20,9 @@ from retinaface_ros.model.config import BACKBONES
 from retinaface_ros.validation import check_scales
 
 RELIABILITIES = ("best_effort", "reliable")
+ANONYMIZE_METHODS = ("off", "blur", "mosaic", "solid")  # image_anonymized (retinaface_ros.privacy)
+ANONYMIZE_SHAPES = ("ellipse", "box")
+ANONYMIZE_ON_FAILURE = ("drop", "blur_all")
 FP16_MODES = ("auto", "true", "false")
 HRI_ALIGNED_STYLES = ("face", "arcface")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -118,6 +121,88 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "Most frames processed per second (0 = unlimited)",
         live=True,
         float_range=(0.0, MAX_RATE_HZ),
+    ),
+    ParamSpec(
+        "tracking",
+        True,
+        "Track faces: stable ids in Detection2D.id / FaceLandmarks.track_id, smoothed boxes and landmarks, "
+        "only confirmed tracks published (false: every frame on its own, no ids)",
+        live=True,
+    ),
+    ParamSpec(
+        "track_min_hits",
+        3,
+        "Detections before a track is published (tracks seen in a stream's first frames: at once)",
+        live=True,
+        int_range=(1, 100),
+    ),
+    ParamSpec(
+        "track_max_age_s",
+        1.0,
+        "Seconds a track is kept (and published, predicted) without a detection",
+        live=True,
+        float_range=(0.01, 60.0),
+    ),
+    ParamSpec("smoothing", True, "One-Euro smoothing of tracked boxes and landmarks", live=True),
+    ParamSpec(
+        "smoothing_min_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of a still face: lower = less jitter",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_beta",
+        0.05,
+        "One-Euro speed coefficient (per pixel/s): higher = less lag when moving",
+        live=True,
+        float_range=(0.0, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_d_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of the speed estimate",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "detect_rate_hz",
+        0.0,
+        "With tracking: run the detector at most this often per camera (by stamps) and move tracks on the "
+        "frames between (motion model, optical flow); every frame is still published (0 = every frame)",
+        live=True,
+        float_range=(0.0, MAX_RATE_HZ),
+    ),
+    ParamSpec(
+        "optical_flow",
+        True,
+        "With detect_rate_hz: move tracks between detector runs by Lucas-Kanade optical flow",
+        live=True,
+    ),
+    ParamSpec(
+        "anonymize",
+        "off",
+        "Publish image_anonymized (and image_anonymized/compressed for compressed input) with faces "
+        "covered: off | blur | mosaic | solid",
+    ),
+    ParamSpec("anonymize_shape", "ellipse", "Covered shape: ellipse | box", live=True),
+    ParamSpec("anonymize_scale", 1.3, "Box enlargement about its centre", live=True, float_range=(1.0, 4.0)),
+    ParamSpec(
+        "anonymize_threshold",
+        0.3,
+        "Score threshold for covering faces (recall-biased; the detector runs at the lower of this and "
+        "threshold, detections/faces still use threshold)",
+        live=True,
+        float_range=(0.01, 1.0),
+    ),
+    ParamSpec(
+        "anonymize_on_failure",
+        "drop",
+        "A frame whose inference failed: drop (not published) | blur_all (published entirely blurred)",
+        live=True,
+    ),
+    ParamSpec(
+        "jpeg_quality", 90, "JPEG quality of image_anonymized/compressed", live=True, int_range=(1, 100)
     ),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", float_range=(0.05, 60.0)),
     ParamSpec(
@@ -256,6 +341,21 @@ class DetectorParams:
     qos_reliability: str
     qos_depth: int
     max_rate_hz: float
+    tracking: bool
+    track_min_hits: int
+    track_max_age_s: float
+    smoothing: bool
+    smoothing_min_cutoff: float
+    smoothing_beta: float
+    smoothing_d_cutoff: float
+    detect_rate_hz: float
+    optical_flow: bool
+    anonymize: str
+    anonymize_shape: str
+    anonymize_scale: float
+    anonymize_threshold: float
+    anonymize_on_failure: str
+    jpeg_quality: int
     diagnostics_period: float
     autostart: bool
     hri: bool
@@ -298,6 +398,9 @@ class DetectorParams:
         if out["providers"] and out["runtime"] not in ("auto", "onnxruntime"):
             runtime = out["runtime"]
             raise ParameterError(f"providers are an onnxruntime option, not one of runtime {runtime!r}")
+        _as_str("anonymize", out["anonymize"], ANONYMIZE_METHODS)
+        _as_str("anonymize_shape", out["anonymize_shape"], ANONYMIZE_SHAPES)
+        _as_str("anonymize_on_failure", out["anonymize_on_failure"], ANONYMIZE_ON_FAILURE)
         _as_str("hri_aligned", out["hri_aligned"], HRI_ALIGNED_STYLES)
         if not _DEVICE.match(out["device"]):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {out['device']!r}")

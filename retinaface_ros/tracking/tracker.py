@@ -35,6 +35,7 @@ from retinaface_ros.tracking.track import Track, TrackerStats
 FLOW_NOISE = 0.01  # measurement std of a box moved by optical flow, in face heights
 MIN_FLOW_POINTS = 3  # of a track's 9 points (4 inner box corners + 5 landmarks) that must follow
 CORNER_INSET = 0.2  # flow follows points this far (in box sizes) inside the box corners: on the face
+MIN_IN_VIEW = 0.5  # an undetected track with less of its box inside the frame has left the view
 
 
 def _landmarks_in_box(relative: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -46,6 +47,15 @@ def _landmarks_in_box(relative: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def _box_relative(landmarks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     size = np.maximum(boxes[:, None, 2:] - boxes[:, None, :2], 1.0)
     return (landmarks - boxes[:, None, :2]) / size
+
+
+def _share_in_view(boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """The share of each box's area inside the frame."""
+    height, width = frame_size
+    inside_w = np.clip(np.minimum(boxes[:, 2], width) - np.maximum(boxes[:, 0], 0), 0, None)
+    inside_h = np.clip(np.minimum(boxes[:, 3], height) - np.maximum(boxes[:, 1], 0), 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inside_w * inside_h / np.maximum(area, 1e-9)
 
 
 def _valid_detections(detections: Detections) -> Detections:
@@ -80,6 +90,17 @@ class FaceTracker:
         self._previous_gray: np.ndarray | None = None
         self._detector_frames = 0  # since the stream (re)started
 
+    def configure(self, config: TrackerConfig) -> None:
+        """Apply new settings to the running tracker, keeping its tracks and ids (``id_prefix`` and
+        ``deterministic_ids`` are fixed for a tracker's life: make a new one to change them)."""
+        fixed = (self.config.id_prefix, self.config.deterministic_ids)
+        if (config.id_prefix, config.deterministic_ids) != fixed:
+            raise ValueError("id_prefix and deterministic_ids cannot change on a running tracker")
+        if not config.optical_flow:
+            self._previous_gray = None  # no stale image to flow from when it is switched on again
+        self.config = config
+        self._smoother.config = config.smoothing
+
     def reset(self) -> None:
         """Forget all tracks (their ids are still never handed out again)."""
         self._clear()
@@ -112,7 +133,7 @@ class FaceTracker:
         else:
             self._counts = replace(self._counts, frames_detected=self._counts.frames_detected + 1)
             self._detector_frames += 1
-            self._follow_detections(previous_boxes, _valid_detections(detections), stamp_s)
+            self._follow_detections(previous_boxes, _valid_detections(detections), stamp_s, gray)
         self._drop_lost(stamp_s, detected=detections is not None)
         self._last_stamp = stamp_s
         if gray is not None:
@@ -131,7 +152,9 @@ class FaceTracker:
         self._frame_size = size
         return optical_flow.to_gray(image) if self.config.optical_flow else None
 
-    def _follow_detections(self, previous_boxes: np.ndarray, found: Detections, stamp_s: float) -> None:
+    def _follow_detections(
+        self, previous_boxes: np.ndarray, found: Detections, stamp_s: float, gray: np.ndarray | None
+    ) -> None:
         predicted = self._kalman.boxes()
         match = associate(predicted, found.boxes)
         self._kalman.update(match.tracks, found.boxes[match.detections])
@@ -144,9 +167,8 @@ class FaceTracker:
             self.config.min_hits,
         )
         missed = match.unmatched_tracks
-        if len(missed):  # follow their predicted boxes
-            relative = _box_relative(self._landmarks[missed], previous_boxes[missed])
-            self._landmarks[missed] = _landmarks_in_box(relative, predicted[missed])
+        if len(missed):  # faces the detector missed: moved like between detector runs
+            self._move_undetected(missed, previous_boxes, gray)
         self._start(found.select(match.unmatched_detections), stamp_s)
 
     def _start(self, found: Detections, stamp_s: float) -> None:
@@ -159,16 +181,27 @@ class FaceTracker:
         self._smoother.add(np.concatenate([found.boxes, found.landmarks.reshape(-1, 10)], axis=1), stamp_s)
 
     def _follow_without_detections(self, previous_boxes: np.ndarray, gray: np.ndarray | None) -> None:
-        predicted = self._kalman.boxes()
-        relative = _box_relative(self._landmarks, previous_boxes)
-        landmarks = _landmarks_in_box(relative, predicted)
-        if gray is not None and self._previous_gray is not None and len(self._ids):
-            self._flow(previous_boxes, gray, landmarks)
-        self._landmarks = landmarks
+        if self._ids:
+            self._move_undetected(np.arange(len(self._ids)), previous_boxes, gray)
 
-    def _flow(self, previous_boxes: np.ndarray, gray: np.ndarray, landmarks: np.ndarray) -> None:
-        """Correct the tracks by where their points flowed (in place on ``landmarks``)."""
-        count = len(previous_boxes)
+    def _move_undetected(
+        self, tracks: np.ndarray, previous_boxes: np.ndarray, gray: np.ndarray | None
+    ) -> None:
+        """Tracks ``tracks`` had no detection in this frame: their landmarks follow the predicted boxes, and
+        both are corrected by optical flow from the previous image when there is one."""
+        before = previous_boxes[tracks]
+        relative = _box_relative(self._landmarks[tracks], before)
+        landmarks = _landmarks_in_box(relative, self._kalman.boxes()[tracks])
+        if gray is not None and self._previous_gray is not None:
+            self._flow(tracks, before, gray, landmarks)
+        self._landmarks[tracks] = landmarks
+
+    def _flow(
+        self, tracks: np.ndarray, previous_boxes: np.ndarray, gray: np.ndarray, landmarks: np.ndarray
+    ) -> None:
+        """Correct ``tracks`` (with their previous boxes) by where their points flowed; ``landmarks`` (theirs,
+        same order) are changed in place."""
+        count = len(tracks)
         x1, y1, x2, y2 = previous_boxes.T
         inset_x, inset_y = CORNER_INSET * (x2 - x1), CORNER_INSET * (y2 - y1)
         left, right, top, bottom = x1 + inset_x, x2 - inset_x, y1 + inset_y, y2 - inset_y
@@ -181,34 +214,31 @@ class FaceTracker:
             ],
             axis=1,
         )
-        before = np.concatenate([corners, self._landmarks], axis=1)  # N×9×2
+        previous_landmarks = self._landmarks[tracks]
+        before = np.concatenate([corners, previous_landmarks], axis=1)  # N×9×2
         after, ok = optical_flow.track_points(self._previous_gray, gray, before.reshape(-1, 2))
         after, ok = after.reshape(count, 9, 2).astype(np.float64), ok.reshape(count, 9)
-        moved_index, moved_boxes = [], []
-        for track in np.flatnonzero(ok.sum(axis=1) >= MIN_FLOW_POINTS):
-            good = ok[track]
-            motion = optical_flow.similarity_from_points(before[track, good], after[track, good])
-            if motion is None:
-                continue
-            shift, scale = motion
-            moved_boxes.append(previous_boxes[track] * scale + np.tile(shift, 2))
-            moved_index.append(track)
-            followed = good[4:]
-            landmarks[track] = self._landmarks[track] * scale + shift
-            landmarks[track, followed] = after[track, 4:][followed]
-        if moved_index:
-            self._kalman.update(np.array(moved_index), np.array(moved_boxes), noise=FLOW_NOISE)
+        followed = ok.sum(axis=1) >= MIN_FLOW_POINTS
+        if not followed.any():
+            return
+        rows = np.flatnonzero(followed)
+        shift, scale = optical_flow.similarities(before[rows], after[rows], ok[rows])
+        moved_boxes = previous_boxes[rows] * scale[:, None] + np.tile(shift, 2)
+        moved_landmarks = previous_landmarks[rows] * scale[:, None, None] + shift[:, None]
+        points_ok = ok[rows, 4:, None]  # landmarks that followed take their own flow
+        landmarks[rows] = np.where(points_ok, after[rows, 4:], moved_landmarks)
+        self._kalman.update(tracks[rows], moved_boxes, noise=FLOW_NOISE)
 
     def _drop_lost(self, stamp_s: float, detected: bool) -> None:
-        """Delete tracks too long without a detection, tentative ones missed on a detector frame, and tracks
-        that left the frame."""
+        """Delete tracks too long without a detection, tentative ones missed on a detector frame, and
+        undetected ones mostly out of the frame (they left)."""
         lost = self._life.expired(stamp_s, self.config.max_age_s)
         if detected:
             lost |= ~self._life.confirmed & ~self._life.detected
-        if self._frame_size is not None and len(self._ids):
-            boxes = self._kalman.boxes()
-            height, width = self._frame_size
-            lost |= (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0) | (boxes[:, 0] >= width) | (boxes[:, 1] >= height)
+        if self._frame_size is not None and len(self._ids):  # undetected and mostly out of view: it left
+            lost |= ~self._life.detected & (
+                _share_in_view(self._kalman.boxes(), self._frame_size) < MIN_IN_VIEW
+            )
         if lost.any():
             keep = ~lost
             self._ids = [track_id for track_id, kept in zip(self._ids, keep, strict=True) if kept]
