@@ -43,6 +43,7 @@ from retinaface_ros.ros.image_conversion import (
     imgmsg_to_bgr8,
 )
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
+from retinaface_ros.ros.model_path_check import check_model_path
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
 from retinaface_ros.ros.params import (
@@ -96,9 +97,7 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     With ``torch_compile`` the warm-up compiles the network for the warm-up frame's input size."""
     from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
-    local = Path(params.model_path).expanduser() if params.model_path else None
-    if local is not None and not local.exists():
-        raise FileNotFoundError(f"model_path {str(local)!r} does not exist")
+    local = check_model_path(params.model_path) if params.model_path else None
     if local is None and not params.model_url:
         raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
     device = params.device
@@ -149,6 +148,7 @@ class DetectorNode(LifecycleNode):
         self._last_start = 0.0
         self._rate_waiting = False
         self._active = False
+        self._finalized = False  # the lifecycle shutdown transition ran: main() exits (code 0)
         self._activated_at = 0.0
         self._frames_in: list[int] = []  # messages received per input since activation
         self._subscriptions: list[Any] = []
@@ -178,6 +178,8 @@ class DetectorNode(LifecycleNode):
         if not changes:
             return SetParametersResult(successful=True)
         try:
+            if changes.get("model_path"):  # checked in every state, not only at the next configure
+                check_model_path(changes["model_path"])
             if self.params is None:  # unconfigured: anything valid goes, applied at configure
                 DetectorParams.from_values({**self._parameter_values(), **changes})
                 return SetParametersResult(successful=True)
@@ -288,7 +290,9 @@ class DetectorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
+        result = self.on_cleanup(state)
+        self._finalized = True
+        return result
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
         self.get_logger().error("error processing: cleaning up")
@@ -508,6 +512,11 @@ class DetectorNode(LifecycleNode):
     def active(self) -> bool:
         return self._active
 
+    @property
+    def finalized(self) -> bool:
+        """The lifecycle ``shutdown`` transition ran; ``main()`` then exits with code 0."""
+        return self._finalized
+
 
 def _autostart(node: DetectorNode) -> str | None:
     """With ``autostart``, configure + activate; the reason to exit when either fails."""
@@ -521,8 +530,16 @@ def _autostart(node: DetectorNode) -> str | None:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C / shutdown, 1 on failure."""
-    return run_node(NODE_NAME, DetectorNode, SingleThreadedExecutor, start=_autostart, args=args)
+    """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C, on the lifecycle ``shutdown``
+    transition or an external shutdown, 1 on failure."""
+    return run_node(
+        NODE_NAME,
+        DetectorNode,
+        SingleThreadedExecutor,
+        start=_autostart,
+        until=lambda node: node.finalized,
+        args=args,
+    )
 
 
 if __name__ == "__main__":
