@@ -34,7 +34,7 @@ print('gpu', torch.cuda.get_device_name(0) if torch.cuda.is_available() else Non
 try:
     import triton; print('triton', triton.__version__)
 except Exception as e: print('triton missing', e)
-import retinaface_ros.inference, retinaface_ros.commands.bench; print('imports ok')
+import retinaface_ros.inference.detector, retinaface_ros.commands.bench; print('imports ok')
 " || echo "version check failed ($?)"
 
 stage "(b) CUDA tests (test/test_fast_paths.py, test/test_staging.py: -k cuda)"

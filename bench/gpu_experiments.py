@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from torch import nn
 
-import retinaface_ros.inference as inference_module
+import retinaface_ros.inference.detector as inference_module
 from retinaface_ros.benchmark.runner import load_model, test_frames
 from retinaface_ros.detections import InferenceParams
-from retinaface_ros.inference import fast_detector
+from retinaface_ros.inference.detector import fast_detector
+from retinaface_ros.inference.postprocess.packed import packed_postprocess
+from retinaface_ros.inference.staging import WORKERS, stage_frames
 from retinaface_ros.model import RetinaFace, config_for
 from retinaface_ros.model.backbones import Bottleneck
-from retinaface_ros.packed_postprocess import packed_postprocess
-from retinaface_ros.staging import WORKERS, stage_frames
 
 RESULTS: list[dict[str, Any]] = []
 START = time.monotonic()

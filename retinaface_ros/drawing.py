@@ -22,7 +22,7 @@ def draw_bounding_boxes(
     line_thickness: int | None = None,
 ) -> np.ndarray:
     """Draw boxes, score labels and landmarks; returns a new HWC BGR image (the input is untouched)."""
-    from retinaface_ros.inference import as_bgr_image
+    from retinaface_ros.inference.detector import as_bgr_image
 
     canvas = as_bgr_image(img).copy()
     names = tuple(class_names) if class_names is not None else None

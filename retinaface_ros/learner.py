@@ -16,9 +16,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.detections import Detections, InferenceParams
-from retinaface_ros.inference import Detector, as_bgr_image, fast_detector
+from retinaface_ros.inference.detector import Detector, as_bgr_image, fast_detector
+from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 
@@ -201,7 +201,7 @@ class RetinaFaceLearner:
         self._refresh_detector()
 
     def set_onnx_session(self, session: Any, keep_model: bool) -> None:
-        """Run inference with an onnxruntime ``session`` (:class:`~retinaface_ros.onnx_runtime.OnnxSession`);
+        """Run inference with an onnxruntime ``session`` (:class:`~.backends.onnxruntime.OnnxSession`);
         ``keep_model=False`` drops the torch model (the ONNX graph is the model, as after loading one)."""
         if not keep_model:
             self.model = None
@@ -216,7 +216,7 @@ class RetinaFaceLearner:
         module that ``save`` and ``fit`` use.
         """
         if self.ort_session is not None:
-            from retinaface_ros.onnx_runtime import OnnxForward
+            from retinaface_ros.backends.onnxruntime import OnnxForward
 
             forward = OnnxForward(self.ort_session)
             self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
@@ -233,7 +233,7 @@ class RetinaFaceLearner:
         """
         path = Path(path)
         if path.is_dir() or path.suffix == ".json":
-            from retinaface_ros.model_io import load_folder
+            from retinaface_ros.io.model_folder import load_folder
 
             load_folder(self, path, verbose=verbose)
             return
@@ -400,8 +400,8 @@ class RetinaFaceLearner:
         )
 
     def save(self, path: str | Path, verbose: bool = True) -> Path:
-        """Write the model as an OpenDR folder; see :func:`retinaface_ros.model_io.save_folder`."""
-        from retinaface_ros.model_io import save_folder
+        """Write the model as an OpenDR folder; see :func:`retinaface_ros.io.model_folder.save_folder`."""
+        from retinaface_ros.io.model_folder import save_folder
 
         return save_folder(self, path, verbose=verbose)
 
@@ -413,14 +413,14 @@ class RetinaFaceLearner:
         url: str | None = None,
     ) -> Path:
         """Fetch weights, backbones, sample images or test data (the file, or the folder for
-        'annotations' / 'test_data'); see :mod:`retinaface_ros.download`."""
-        from retinaface_ros.download import download
+        'annotations' / 'test_data'); see :mod:`retinaface_ros.io.download`."""
+        from retinaface_ros.io.download import download
 
         return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)
 
     def optimize(self, do_constant_folding: bool = False) -> None:
         """Export to ONNX and run inference with onnxruntime from now on."""
-        from retinaface_ros.onnx_runtime import optimize_learner
+        from retinaface_ros.backends.onnxruntime import optimize_learner
 
         optimize_learner(self, do_constant_folding=do_constant_folding)
 

@@ -12,8 +12,8 @@ import pytest
 from conftest import shared_dir, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
-from retinaface_ros.atomic_files import TEMP_MARKER
-from retinaface_ros.download import MODES, DownloadError, download, read_manifest
+from retinaface_ros.io.atomic_files import TEMP_MARKER
+from retinaface_ros.io.download import MODES, DownloadError, download, read_manifest
 
 PRETRAINED = "detection_mobilenet0.25_Final.pth"
 

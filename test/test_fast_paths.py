@@ -15,9 +15,13 @@ from conftest import box_iou
 
 from retinaface_ros import RetinaFaceLearner
 from retinaface_ros.benchmark.reference import ReferencePipeline, py_cpu_nms
-from retinaface_ros.compilation import CompiledOrEager
 from retinaface_ros.detections import Detections, InferenceParams
-from retinaface_ros.fusion import (
+from retinaface_ros.inference.compile import CompiledOrEager
+from retinaface_ros.inference.detector import Detector, fast_detector, resize_on_device
+from retinaface_ros.inference.nms import nms, nms_torch
+from retinaface_ros.inference.staging import resize_image
+from retinaface_ros.model import RetinaFace, config_for
+from retinaface_ros.model.fusion import (
     ConvReLU,
     FusedBottleneck,
     count_batchnorm,
@@ -25,10 +29,6 @@ from retinaface_ros.fusion import (
     fuse_relu,
     merge_heads,
 )
-from retinaface_ros.inference import Detector, fast_detector, resize_on_device
-from retinaface_ros.model import RetinaFace, config_for
-from retinaface_ros.nms import nms, nms_torch
-from retinaface_ros.staging import resize_image
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU visible to PyTorch: CUDA fast paths not run")
@@ -552,7 +552,7 @@ def test_packed_goes_straight_to_the_budget_holding_the_images(model: RetinaFace
 
 def test_cudnn_benchmark_scope_is_counted_across_blocks() -> None:
     """The autotuning flag is process-wide: on inside any block that asks for it, restored after the last."""
-    from retinaface_ros.cuda_graphs import cudnn_benchmark
+    from retinaface_ros.inference.cuda_graphs import cudnn_benchmark
 
     before = torch.backends.cudnn.benchmark
     try:
@@ -596,7 +596,7 @@ def test_packed_not_converged_falls_back(model: RetinaFace, frame: np.ndarray) -
 
 
 def test_packed_header_and_post_nms_cap(model: RetinaFace, frame: np.ndarray) -> None:
-    from retinaface_ros.packed_postprocess import packed_postprocess
+    from retinaface_ros.inference.postprocess.packed import packed_postprocess
 
     detector = fast_detector(model, config_for("mnet"))
     with torch.inference_mode():

@@ -78,7 +78,7 @@ def test_resized_input_matches_the_reference_pipeline(learner: RetinaFaceLearner
     """Default scales (the selfie is upscaled by 1024/898 to 1824×1024) against the port of the reference's
     detect.py on the same weights: the same resize sampling (cv2.resize with fx = fy), the same faces."""
     from retinaface_ros.benchmark.reference import ReferencePipeline
-    from retinaface_ros.inference import resize_factor
+    from retinaface_ros.inference.detector import resize_factor
 
     image = Image.open(selfie_path).opencv()
     factor = resize_factor(*image.shape[:2], (1024, 1980))
@@ -101,7 +101,7 @@ def test_resized_input_matches_the_reference_pipeline(learner: RetinaFaceLearner
 
 
 def test_resize_factor_respects_max_long_side() -> None:
-    from retinaface_ros.inference import resize_factor, resized_shape
+    from retinaface_ros.inference.detector import resize_factor, resized_shape
 
     assert resize_factor(898, 1600, (1024, 1980)) == pytest.approx(1024 / 898)  # long side 1824 ≤ 1980
     factor = resize_factor(500, 2000, (1024, 1980))  # 1024/500 would make the long side 4096

@@ -221,7 +221,7 @@ def test_detect_cli_bad_input_exit_code_2(tmp_path, mnet_weights) -> None:
 def test_mask_head_gives_masked_face_class(tmp_path, mnet_weights, small_selfie: np.ndarray) -> None:
     import torch
 
-    from retinaface_ros.checkpoints import read_state_dict
+    from retinaface_ros.io.state_dicts import read_state_dict
     from retinaface_ros.model import RetinaFace
 
     model = RetinaFace("mnet", with_mask_head=True)

@@ -116,7 +116,7 @@ def test_save_replaces_atomically_and_refuses_foreign_folders(
 def test_files_that_are_not_checkpoints_get_a_one_line_reason(tmp_path: Path) -> None:
     from fractions import Fraction
 
-    from retinaface_ros.checkpoints import read_state_dict
+    from retinaface_ros.io.state_dicts import read_state_dict
 
     image = tmp_path / "photo.pth"
     image.write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
@@ -232,7 +232,7 @@ def test_saved_inference_params_are_the_defaults_after_load(saved_mnet: Path, go
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="no /proc: the umask is read via os.umask")
 def test_current_umask_does_not_change_it(monkeypatch) -> None:
-    from retinaface_ros.atomic_files import current_umask
+    from retinaface_ros.io.atomic_files import current_umask
 
     old = os.umask(0o027)
     try:

@@ -13,7 +13,7 @@ import torch
 from conftest import REPO_ROOT, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
-from retinaface_ros.onnx_runtime import OnnxSession, choose_providers, physical_cores
+from retinaface_ros.backends.onnxruntime import OnnxSession, choose_providers, physical_cores
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from retinaface_ros.inference import Detector, resize_factor, resize_on_device, resized_shape
+from retinaface_ros.inference.detector import Detector, resize_factor, resize_on_device, resized_shape
+from retinaface_ros.inference.staging import resize_image, resizes_by_factor, row_chunks, stage_frames
 from retinaface_ros.model import RetinaFace, config_for
-from retinaface_ros.staging import resize_image, resizes_by_factor, row_chunks, stage_frames
 
 
 @pytest.mark.parametrize(("count", "parts"), [(32, 8), (8, 8), (3, 3), (1, 1), (13, 8)])

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, shared_path
 
-from retinaface_ros.atomic_files import TEMP_MARKER
 from retinaface_ros.evaluation.wider_protocol import (
     SETTINGS,
     WiderGroundTruth,
@@ -23,6 +22,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     voc_ap,
     write_predictions,
 )
+from retinaface_ros.io.atomic_files import TEMP_MARKER
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import torch
 from retinaface_ros.benchmark.matrix import INPUTS, REFERENCE_THRESHOLD, THRESHOLD
 from retinaface_ros.benchmark.reference import ReferencePipeline
 from retinaface_ros.detections import InferenceParams
-from retinaface_ros.inference import Detector, fast_detector, resize_factor, resized_shape
+from retinaface_ros.inference.detector import Detector, fast_detector, resize_factor, resized_shape
 from retinaface_ros.model import RetinaFace, config_for
 
 
@@ -60,7 +60,7 @@ def load_model(backbone: str, weights: Path | None) -> tuple[RetinaFace, str]:
         candidate = shared_dir() / "models" / "mobilenet0.25_Final.pth"
         weights = candidate if candidate.exists() else None
     if weights is not None:
-        from retinaface_ros.checkpoints import read_state_dict
+        from retinaface_ros.io.state_dicts import read_state_dict
 
         model.load_state_dict(read_state_dict(weights), strict=True)
         return model.eval(), Path(weights).name
@@ -304,7 +304,7 @@ def build_pipelines(
             compiled = fast_detector(model, config, device, fp16=True, torch_compile=True)
             pipes.append(ours("torch-fp16-compile", compiled, frames, params))
         elif runtime == "onnxruntime" and device.type == "cpu":
-            from retinaface_ros.onnx_runtime import OnnxForward, OnnxSession, export_onnx
+            from retinaface_ros.backends.onnxruntime import OnnxForward, OnnxSession, export_onnx
 
             session = OnnxSession(export_onnx(model, False, backbone), "cpu", "exported model")
             detector = Detector(OnnxForward(session), config, "cpu", session.has_mask_head)

@@ -136,7 +136,7 @@ def _write(out: Path | None, rows: list[dict], levers: list[dict], args: argpars
         report["levers"] = levers
     text = json.dumps(report, indent=1)
     if out is not None:
-        from retinaface_ros.atomic_files import write_atomically
+        from retinaface_ros.io.atomic_files import write_atomically
 
         write_atomically(out, (text + "\n").encode())  # a reader never sees a half-written report
     return text

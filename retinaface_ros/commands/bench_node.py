@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_ros.atomic_files import write_atomically
+from retinaface_ros.io.atomic_files import write_atomically
 from retinaface_ros.model.config import BACKBONES
 
 SOAK_FRAMES = 10_000

@@ -41,8 +41,8 @@ def output_path(out: Path, image: Path, several: bool) -> Path:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from retinaface_ros.atomic_files import write_atomically
     from retinaface_ros.drawing import draw_bounding_boxes
+    from retinaface_ros.io.atomic_files import write_atomically
     from retinaface_ros.learner import RetinaFaceLearner
     from retinaface_ros.types import Image
 

@@ -69,7 +69,7 @@ def detect_tta(
     if len(factors) == 1 and not flip:
         return learner.detect_arrays(image, threshold, nms_threshold, _scales_for(height, width, factors[0]))
     from retinaface_ros.detections import Detections
-    from retinaface_ros.nms import nms
+    from retinaface_ros.inference.nms import nms
 
     flipped = np.ascontiguousarray(image[:, ::-1]) if flip else None
     parts = []

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaface_ros.atomic_files import write_atomically
+from retinaface_ros.io.atomic_files import write_atomically
 
 SETTINGS: tuple[str, ...] = ("easy", "medium", "hard")
 THRESH_NUM = 1000

@@ -109,7 +109,7 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     if local is not None:
         source = local
     else:
-        from retinaface_ros.download import default_dir, download
+        from retinaface_ros.io.download import default_dir, download
 
         cache = Path(params.model_cache_dir).expanduser() if params.model_cache_dir else default_dir()
         base = None if params.model_url in ("default", "public") else params.model_url

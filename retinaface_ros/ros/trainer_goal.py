@@ -131,6 +131,6 @@ def pretrained_kind(path: Path) -> str:
     """'model' for a RetinaFace state dict / OpenDR folder, 'backbone' for ImageNet backbone weights."""
     if path.is_dir() or path.suffix == ".json":
         return "model"
-    from retinaface_ros.checkpoints import detector_backbone, read_state_dict
+    from retinaface_ros.io.state_dicts import detector_backbone, read_state_dict
 
     return "model" if detector_backbone(read_state_dict(path)) else "backbone"

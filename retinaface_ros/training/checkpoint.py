@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from retinaface_ros.atomic_files import atomic_output
-from retinaface_ros.checkpoints import load_failure
+from retinaface_ros.io.atomic_files import atomic_output
+from retinaface_ros.io.state_dicts import load_failure
 
 __all__ = [
     "checkpoint_path",

@@ -23,8 +23,8 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
-from retinaface_ros.atomic_files import remove_stale_temp_files
-from retinaface_ros.checkpoints import has_mask_head, read_state_dict
+from retinaface_ros.io.atomic_files import remove_stale_temp_files
+from retinaface_ros.io.state_dicts import has_mask_head, read_state_dict
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
@@ -161,7 +161,7 @@ def _initial_model(
     model = _new_model(learner.backbone, seed)
     path = pretrained_backbone
     if not path:
-        from retinaface_ros.download import download
+        from retinaface_ros.io.download import download
 
         path = download(learner.backbone, mode="backbone", verbose=verbose)
     load_backbone_weights(model, path)

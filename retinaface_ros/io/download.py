@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from retinaface_ros.atomic_files import atomic_output
+from retinaface_ros.io.atomic_files import atomic_output
 from retinaface_ros.model import BACKBONES
 
 MODES = ("pretrained", "images", "backbone", "annotations", "test_data")
@@ -279,7 +279,7 @@ def verify(res: Resource, path: Path, source: str | None = None) -> None:
 
 def _check_content(check: str, path: Path, where: str) -> None:
     if check.startswith("state_dict:") or check == "checkpoint":
-        from retinaface_ros.checkpoints import backbone_of, read_state_dict
+        from retinaface_ros.io.state_dicts import backbone_of, read_state_dict
 
         state = read_state_dict(path)  # weights_only: refuses pickles that carry code
         if check.startswith("state_dict:") and backbone_of(state) != check.split(":", 1)[1]:

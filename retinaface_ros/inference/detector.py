@@ -16,20 +16,20 @@ import cv2
 import numpy as np
 import torch
 
-from retinaface_ros.cuda_graphs import (
+from retinaface_ros.detections import Detections, InferenceParams, clip_to_image, detections_from_rows
+from retinaface_ros.inference.cuda_graphs import (
     CudaGraphForward,
     PackedPostprocessRunner,
     cudnn_benchmark,
     on_own_device,
 )
-from retinaface_ros.detections import Detections, InferenceParams, clip_to_image, detections_from_rows
-from retinaface_ros.fusion import fold_batchnorm, fuse_relu, merge_heads
+from retinaface_ros.inference.nms import POST_NMS_TOP_K, PRE_NMS_TOP_K, nms, nms_torch
+from retinaface_ros.inference.postprocess.packed import packed_postprocess
+from retinaface_ros.inference.staging import resize_image, resizes_by_factor, stage_frames
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
 from retinaface_ros.model.config import ModelConfig
+from retinaface_ros.model.fusion import fold_batchnorm, fuse_relu, merge_heads
 from retinaface_ros.model.priors import PriorBoxes
-from retinaface_ros.nms import POST_NMS_TOP_K, PRE_NMS_TOP_K, nms, nms_torch
-from retinaface_ros.packed_postprocess import packed_postprocess
-from retinaface_ros.staging import resize_image, resizes_by_factor, stage_frames
 from retinaface_ros.types import Image
 
 MAX_PACKED_PAIRS = 1 << 27  # batch × k² over which a packed budget is not used (IoU matrices of 0.5 GB)
@@ -75,7 +75,7 @@ def resized_shape(height: int, width: int, factor: float) -> tuple[int, int]:
 
 def resize_on_device(images: torch.Tensor, out: torch.Tensor, factor: float) -> None:
     """Bilinear resize by ``factor`` of uint8 N×H×W×3 ``images`` into uint8 N×h×w×3 ``out`` on their device,
-    as :func:`~retinaface_ros.staging.resize_image` (OpenCV's ``INTER_LINEAR`` with fx = fy = ``factor``:
+    as :func:`~.staging.resize_image` (OpenCV's ``INTER_LINEAR`` with fx = fy = ``factor``:
     half-pixel centres, no antialiasing), rounded to uint8. Within one grey level of OpenCV, whose uint8
     resize uses 11-bit fixed-point weights."""
     planes = images.permute(0, 3, 1, 2).float()  # NCHW view, channels_last strides
@@ -105,7 +105,7 @@ class Detector:
     decode the survivors with cached priors, NMS, back to image pixels). Fast paths, each checked against
     the plain path in ``test/test_fast_paths.py``:
 
-    * CPU: resize as the reference (:func:`~retinaface_ros.staging.resize_image`), then mean subtraction +
+    * CPU: resize as the reference (:func:`~.staging.resize_image`), then mean subtraction +
       HWC→NCHW in one OpenCV pass (``cv2.dnn.blobFromImage(s)``), and a numpy postprocess with OpenCV NMS.
     * CUDA: frames are copied into a pinned uint8 staging buffer (by a few threads for batches) and
       uploaded as uint8 (¼ of the bytes) chunk by chunk; frames that need resizing are uploaded at their
@@ -123,7 +123,7 @@ class Detector:
       each outcome).
     * ``torch_compile`` (CUDA, opt-in): the network and the packed postprocess go through
       ``torch.compile`` (inductor fuses their small kernels) before being captured as above; the first run
-      of each input shape compiles for seconds (:class:`~retinaface_ros.compilation.CompiledOrEager`,
+      of each input shape compiles for seconds (:class:`~retinaface_ros.inference.compile.CompiledOrEager`,
       eager again if compiling fails).
     """
 
@@ -172,7 +172,7 @@ class Detector:
         self.torch_compile = bool(torch_compile and on_cuda)
         self._packed_postprocess: Callable[..., torch.Tensor] = packed_postprocess
         if self.torch_compile:
-            from retinaface_ros.compilation import CompiledOrEager
+            from retinaface_ros.inference.compile import CompiledOrEager
 
             self.forward = CompiledOrEager(forward, "network")
             self._packed_postprocess = CompiledOrEager(packed_postprocess, "packed postprocess")

@@ -1,5 +1,5 @@
-"""CUDA execution helpers of the :class:`~retinaface_ros.inference.Detector`: the scoped cuDNN autotuning
-switch, running on the detector's own device, and the CUDA graphs of the network and of the packed
+"""CUDA execution helpers of the :class:`~retinaface_ros.inference.detector.Detector`: the scoped cuDNN
+autotuning switch, running on the detector's own device, and the CUDA graphs of the network and of the packed
 postprocess."""
 
 from __future__ import annotations

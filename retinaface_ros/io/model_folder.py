@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from retinaface_ros.atomic_files import current_umask, fsync_dir, write_atomically
-from retinaface_ros.checkpoints import backbone_of, has_mask_head, read_state_dict
 from retinaface_ros.detections import InferenceParams
+from retinaface_ros.io.atomic_files import current_umask, fsync_dir, write_atomically
+from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
 
@@ -170,7 +170,7 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
             )
         learner.load_state_dict(state, source=str(file))  # strict; changes the learner only on success
     else:
-        from retinaface_ros.onnx_runtime import OnnxSession
+        from retinaface_ros.backends.onnxruntime import OnnxSession
 
         if file.stat().st_size == 0:
             raise ValueError(f"model file is empty: {file}")

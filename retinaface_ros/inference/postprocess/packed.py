@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
+from retinaface_ros.inference.nms import POST_NMS_TOP_K, pairwise_iou
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
-from retinaface_ros.nms import POST_NMS_TOP_K, pairwise_iou
 
 
 def packed_postprocess(

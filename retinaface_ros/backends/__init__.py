@@ -1,0 +1,1 @@
+"""Runtimes that run the network: tensors in, head outputs out (PyTorch, onnxruntime)."""

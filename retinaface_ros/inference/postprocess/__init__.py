@@ -1,0 +1,1 @@
+"""Head outputs → detections: the fixed-shape batch postprocess for CUDA graphs (:mod:`.packed`)."""
