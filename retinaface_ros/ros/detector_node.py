@@ -53,7 +53,9 @@ from retinaface_ros.ros.params import (
     ParameterError,
     parameter_descriptors,
 )
+from retinaface_ros.ros.qos_choice import AUTO, RECHECK_PERIOD_S, choose_reliability, publisher_policies
 from retinaface_ros.ros.stats import Stats
+from retinaface_ros.ros.transport_events import TransportLosses, loss_warning
 
 NODE_NAME = "retinaface_detector"
 WARN_THROTTLE_S = 2.0
@@ -151,7 +153,11 @@ class DetectorNode(LifecycleNode):
         self._finalized = False  # the lifecycle shutdown transition ran: main() exits (code 0)
         self._activated_at = 0.0
         self._frames_in: list[int] = []  # messages received per input since activation
-        self._subscriptions: list[Any] = []
+        self._input_subscriptions: list[Any] = []
+        self._reliability: list[Any] = []  # per input: the ReliabilityPolicy subscribed with
+        self._qos_timer = None  # qos_reliability auto: re-checks the publishers
+        self._inputs_lock = threading.Lock()  # the subscriptions: the re-check timer vs. transitions
+        self._losses = TransportLosses()  # frames the middleware reported lost, per input
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
         self._diagnostics_pub = None
@@ -248,33 +254,65 @@ class DetectorNode(LifecycleNode):
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
-        qos = QoSProfile(
-            depth=self.params.qos_depth,
-            history=HistoryPolicy.KEEP_LAST,
-            reliability=ReliabilityPolicy.RELIABLE
-            if self.params.qos_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT,
-        )
-        self._subscriptions = [
-            self.create_subscription(
-                CompressedImage,
-                f"{prefix}image/compressed",
-                lambda msg, camera=camera: self._on_compressed(msg, camera),
-                qos,
-            )
-            if self.params.use_compressed
-            else self.create_subscription(
-                Image, f"{prefix}image", lambda msg, camera=camera: self._on_image(msg, camera), qos
-            )
-            for camera, prefix in enumerate(self.params.topic_prefixes)
-        ]
-        self._frames_in = [0] * len(self._subscriptions)
+        inputs = len(self.params.topic_prefixes)
+        self._losses.reset(inputs)
+        self._reliability = [None] * inputs
+        self._input_subscriptions = [None] * inputs
+        for camera in range(inputs):
+            self._subscribe(camera)
+        if self.params.qos_reliability == AUTO:
+            self._qos_timer = self.create_timer(RECHECK_PERIOD_S, self._recheck_reliability)
+        self._frames_in = [0] * len(self._input_subscriptions)
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
-        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        topics = ", ".join(subscription.topic_name for subscription in self._input_subscriptions)
         self.get_logger().info(f"active: listening on {topics}")
         return result
+
+    def _input_topic(self, camera: int) -> str:
+        assert self.params is not None
+        prefix = self.params.topic_prefixes[camera]
+        relative = f"{prefix}image/compressed" if self.params.use_compressed else f"{prefix}image"
+        return self.resolve_topic_name(relative)
+
+    def _subscribe(self, camera: int) -> None:
+        """(Re-)create input ``camera``'s subscription with the reliability its setting and publishers call
+        for; log the choice when it changed."""
+        assert self.params is not None
+        topic = self._input_topic(camera)
+        choice = choose_reliability(self.params.qos_reliability, publisher_policies(self, topic))
+        if self._input_subscriptions[camera] is not None:
+            if choice.policy == self._reliability[camera]:
+                return
+            self.destroy_subscription(self._input_subscriptions[camera])
+        qos = QoSProfile(
+            depth=self.params.qos_depth, history=HistoryPolicy.KEEP_LAST, reliability=choice.policy
+        )
+        if self.params.use_compressed:
+            callback, kind = (lambda msg: self._on_compressed(msg, camera)), CompressedImage
+        else:
+            callback, kind = (lambda msg: self._on_image(msg, camera)), Image
+        self._input_subscriptions[camera] = self.create_subscription(
+            kind, topic, callback, qos, event_callbacks=self._losses.callbacks(camera)
+        )
+        self._reliability[camera] = choice.policy
+        self.get_logger().info(f"input {topic}: subscribing {choice.name} ({choice.reason})")
+
+    def _recheck_reliability(self) -> None:
+        """Timer (qos_reliability auto): follow the publishers as they come and go."""
+        with self._inputs_lock:  # not while a transition (maybe from another thread) tears the inputs down
+            if self._active and self.params is not None:
+                for camera in range(len(self._input_subscriptions)):
+                    self._subscribe(camera)
+
+    @property
+    def input_reliability(self) -> list[str]:
+        """Per input: the reliability its subscription uses now ('reliable' / 'best_effort')."""
+        return [
+            "reliable" if policy == ReliabilityPolicy.RELIABLE else "best_effort"
+            for policy in self._reliability
+        ]
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_processing()
@@ -299,10 +337,15 @@ class DetectorNode(LifecycleNode):
         return self.on_cleanup(state)
 
     def _stop_processing(self) -> None:
-        self._active = False
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        self._subscriptions = []
+        with self._inputs_lock:
+            self._active = False
+            if self._qos_timer is not None:
+                self.destroy_timer(self._qos_timer)
+                self._qos_timer = None
+            for subscription in self._input_subscriptions:
+                if subscription is not None:
+                    self.destroy_subscription(subscription)
+            self._input_subscriptions = []
         if self._worker is not None:
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
@@ -475,14 +518,19 @@ class DetectorNode(LifecycleNode):
             "model": model.source if model else "",
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
-            "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
+            "inputs": ", ".join(subscription.topic_name for subscription in self._input_subscriptions),
         }
         snapshot = self.stats.snapshot()
-        publishers = [self.count_publishers(sub.topic_name) for sub in self._subscriptions]
+        publishers = [self.count_publishers(sub.topic_name) for sub in self._input_subscriptions]
         extra["input_publishers"] = str(sum(publishers))
+        extra.update(self._transport_values())
         starved = self._starved(publishers)
         if starved:
             self.get_logger().warning(starved, throttle_duration_sec=STARVED_WARN_THROTTLE_S)
+        else:
+            starved = self._loss_warning(snapshot.window_received)
+            if starved:
+                self.get_logger().warning(starved, throttle_duration_sec=WARN_THROTTLE_S)
         self._diagnostics_pub.publish(
             messages.diagnostics(
                 snapshot,
@@ -495,6 +543,33 @@ class DetectorNode(LifecycleNode):
             )
         )
 
+    def _transport_values(self) -> dict[str, str]:
+        """Diagnostics values: each input's reliability and the frames the middleware lost on it."""
+        topics = [subscription.topic_name for subscription in self._input_subscriptions]
+        losses = self._losses.snapshot()
+        return {
+            "input_reliability": ", ".join(
+                f"{topic}: {name}" for topic, name in zip(topics, self.input_reliability, strict=False)
+            ),
+            "transport_lost": str(sum(item.lost for item in losses)),
+            "transport_lost_by_input": ", ".join(
+                f"{topic}: {item.lost}" for topic, item in zip(topics, losses, strict=False)
+            ),
+            "incompatible_qos": str(sum(item.incompatible_qos for item in losses)),
+        }
+
+    def _loss_warning(self, window_received: int) -> str:
+        if not self._active or self.params is None:
+            return ""
+        return loss_warning(
+            [subscription.topic_name for subscription in self._input_subscriptions],
+            self._losses.snapshot(),
+            window_received,
+            self.input_reliability,
+            self.params.qos_depth,
+            self._losses.window_s,
+        )
+
     def _starved(self, publishers: list[int]) -> str:
         """Why inputs that have publishers got no message since activation (once that is ``STARVED_AFTER_S``
         ago), or ''."""
@@ -503,10 +578,15 @@ class DetectorNode(LifecycleNode):
             return ""
         silent = [
             (sub.topic_name, count)
-            for sub, count, frames in zip(self._subscriptions, publishers, self._frames_in, strict=False)
+            for sub, count, frames in zip(
+                self._input_subscriptions, publishers, self._frames_in, strict=False
+            )
             if count and not frames
         ]
-        return messages.starved_message(silent, waited, self.params.qos_reliability) if silent else ""
+        reliability = self.params.qos_reliability
+        if reliability == AUTO:  # what it chose for the silent inputs
+            reliability = "reliable" if "reliable" in self.input_reliability else "best_effort"
+        return messages.starved_message(silent, waited, reliability) if silent else ""
 
     @property
     def active(self) -> bool:
