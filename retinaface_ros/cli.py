@@ -17,6 +17,8 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
+    "retinaface_ros.commands.echo",
+    "retinaface_ros.commands.view",
 )
 
 
