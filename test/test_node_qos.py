@@ -24,6 +24,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from retinaface_ros.ros.detector_node import DetectorNode  # noqa: E402
 from retinaface_ros.ros.interfaces import import_vision_msgs  # noqa: E402
 from retinaface_ros.ros.qos_choice import choose_reliability  # noqa: E402
+from retinaface_ros.ros.stage_timing import STAGES  # noqa: E402
 
 VM = import_vision_msgs()
 RELIABLE, BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
@@ -117,6 +118,10 @@ def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bal
         assert wait_for(lambda: len(detections) >= 2, 120), "no detections from the reliable camera"
         assert max(len(msg.detections) for msg in detections) >= 10  # the bald guys, at full 1986×1545
         assert wait_for(lambda: value("input_reliability") == f"{topic}: reliable", 10)
+        # issue #20.2: where the latency goes, per stage, in diagnostics
+        assert wait_for(lambda: value("stage_infer_p50_ms") not in ("", "nan"), 10)
+        stages = {stage: float(value(f"stage_{stage}_p50_ms")) for stage in STAGES}
+        assert all(ms >= 0.0 for ms in stages.values()) and stages["infer"] > 0.0, stages
         assert explicit.input_reliability == ["best_effort"]
         _stop(cameras.pop())
 

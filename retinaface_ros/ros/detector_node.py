@@ -17,6 +17,7 @@ with its own topics under its namespace (``front/image`` → ``front/detections`
 from __future__ import annotations
 
 import array
+import math
 import sys
 import threading
 import time
@@ -54,6 +55,7 @@ from retinaface_ros.ros.params import (
     parameter_descriptors,
 )
 from retinaface_ros.ros.qos_choice import AUTO, RECHECK_PERIOD_S, choose_reliability, publisher_policies
+from retinaface_ros.ros.stage_timing import StageTimes
 from retinaface_ros.ros.stats import Stats
 from retinaface_ros.ros.transport_events import TransportLosses, loss_warning
 
@@ -158,6 +160,7 @@ class DetectorNode(LifecycleNode):
         self._qos_timer = None  # qos_reliability auto: re-checks the publishers
         self._inputs_lock = threading.Lock()  # the subscriptions: the re-check timer vs. transitions
         self._losses = TransportLosses()  # frames the middleware reported lost, per input
+        self._stages = StageTimes()  # where the latency goes: transport, wait, convert, infer, publish
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
         self._diagnostics_pub = None
@@ -251,6 +254,7 @@ class DetectorNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
         self.stats.reset()
+        self._stages.reset()
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
@@ -434,8 +438,9 @@ class DetectorNode(LifecycleNode):
     def _process(self, frames: list[Frame]) -> None:
         """Worker thread: convert, detect (the frames of all cameras waiting, as one batch), publish. Never
         raises."""
-        self._last_start = time.monotonic()
+        self._last_start = taken = time.monotonic()
         converted = [(frame, self._convert(frame)) for frame in frames]
+        convert_s = (time.monotonic() - taken) / max(len(frames), 1)
         batch = [(frame, image) for frame, image in converted if image is not None]
         params = self.params
         if not batch or params is None:
@@ -461,6 +466,7 @@ class DetectorNode(LifecycleNode):
         if params.debug_delay_ms > 0:
             time.sleep(params.debug_delay_ms / 1000.0)
         for (frame, image), detections in zip(batch, found, strict=True):
+            publish_start = time.perf_counter()
             try:
                 self._publish(frame, image, detections, params)
             except Exception as error:  # e.g. the context shut down under us
@@ -468,7 +474,9 @@ class DetectorNode(LifecycleNode):
                     f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S
                 )
                 return
-            self.stats.on_processed(self._latency(frame), inference_s)
+            latency = self._latency(frame)
+            self.stats.on_processed(latency, inference_s)
+            self._record_stages(frame, taken, convert_s, inference_s, time.perf_counter() - publish_start)
 
     def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
         header = frame.msg.header
@@ -486,6 +494,25 @@ class DetectorNode(LifecycleNode):
 
             canvas = draw_bounding_boxes(image, detections.to_bounding_boxes())
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
+
+    def _record_stages(
+        self, frame: Frame, taken: float, convert_s: float, inference_s: float, publish_s: float
+    ) -> None:
+        """Per-stage timing for diagnostics (see :mod:`.stage_timing`); transport only with a valid stamp."""
+        stamp = frame.msg.header.stamp
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        in_node = time.monotonic() - frame.received
+        transport = math.nan
+        if stamp_ns > 0:
+            age = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9  # stamp → now
+            transport = age - in_node if 0.0 <= age - in_node < 3600.0 else math.nan
+        self._stages.add(
+            transport=transport,
+            wait=taken - frame.received,
+            convert=convert_s,
+            infer=inference_s,
+            publish=publish_s,
+        )
 
     def _latency(self, frame: Frame) -> float:
         """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
@@ -524,6 +551,7 @@ class DetectorNode(LifecycleNode):
         publishers = [self.count_publishers(sub.topic_name) for sub in self._input_subscriptions]
         extra["input_publishers"] = str(sum(publishers))
         extra.update(self._transport_values())
+        extra.update(self._stages.diagnostics_values())
         starved = self._starved(publishers)
         if starved:
             self.get_logger().warning(starved, throttle_duration_sec=STARVED_WARN_THROTTLE_S)
