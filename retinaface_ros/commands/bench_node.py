@@ -54,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "latency next to detect_arrays alone, with the node's per-stage breakdown",
     )
     parser.add_argument(
+        "--detector-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="--processes: an environment variable for the detector process only (repeatable), e.g. "
+        "OMP_NUM_THREADS=1",
+    )
+    parser.add_argument(
         "--qos",
         choices=("auto", "reliable", "best_effort"),
         default="auto",
