@@ -33,8 +33,11 @@ def _launch_setup(context, *args, **kwargs):
             "device",
             "use_compressed",
             "qos_reliability",
+            "tracking",
+            "detect_rate_hz",
             "start_trainer",
             "use_rviz",
+            "hri",
         )
     }
     overrides = {}
@@ -46,6 +49,12 @@ def _launch_setup(context, *args, **kwargs):
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
         overrides["qos_reliability"] = arg["qos_reliability"]
+    if arg["hri"]:
+        overrides["hri"] = _truthy(arg["hri"])
+    if arg["tracking"]:
+        overrides["tracking"] = _truthy(arg["tracking"])
+    if arg["detect_rate_hz"]:
+        overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -118,6 +127,24 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="input QoS, auto | best_effort | reliable ('' = from params_file); auto "
                 "subscribes reliable when every publisher of the input is reliable",
+            ),
+            DeclareLaunchArgument(
+                "hri",
+                default_value="",
+                description="true: REP 155 (ROS4HRI) face topics under /humans/faces and face_/gaze_ TF "
+                "frames ('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "tracking",
+                default_value="",
+                description="true: stable face ids and smoothed boxes; false: every frame on its own "
+                "('' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "detect_rate_hz",
+                default_value="",
+                description="with tracking: detector runs per second per camera, frames between are "
+                "tracked (0 = every frame; '' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
+    "retinaface_ros.commands.track",
     "retinaface_ros.commands.echo",
     "retinaface_ros.commands.view",
 )
@@ -27,6 +28,7 @@ _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+    "av": "PyAV (video files): pip install av",
 }
 
 

@@ -3,7 +3,7 @@
 Every sample is ``(image_bgr uint8 H x W x 3, annotations float32 N x 15)``; an annotation row is
 ``x1, y1, x2, y2``, the five landmarks ``(x, y)`` (left eye, right eye, nose, left mouth corner, right mouth
 corner) and a landmark flag (1 when present, -1 when absent: landmark coordinates then read -1).
-Annotation files are parsed once at construction; images are read lazily with ``cv2.imread``.
+Annotation files are parsed once at construction; images are read lazily (``io.image_files.read_image``).
 """
 
 from __future__ import annotations
@@ -72,15 +72,9 @@ class DetectionDataset:
         return self._record(index).annotations.copy()
 
     def load_image(self, index: int) -> np.ndarray:
-        import cv2
+        from retinaface_ros.io.image_files import read_image
 
-        path = self._record(index).path
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            if not path.is_file():
-                raise FileNotFoundError(f"image not found: {path}")
-            raise ValueError(f"cannot decode image {path} (corrupt, empty or a format OpenCV cannot read)")
-        return image
+        return read_image(self._record(index).path)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.load_image(index), self.annotations(index)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from retinaface_ros.types import BoundingBox, BoundingBoxList
+from retinaface_ros.validation import check_probability, check_scales
 
 
 @dataclass
@@ -56,29 +55,14 @@ class InferenceParams:
     mask_thresh: float = 0.8
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "nms_threshold", "mask_thresh"):
-            value = getattr(self, name)
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-            value = float(value)  # numpy scalars too
-            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a finite number in [0, 1], got {value}")
-            object.__setattr__(self, name, value)
+        for name in ("threshold", "nms_threshold", "mask_thresh"):  # numpy scalars become floats
+            object.__setattr__(self, name, check_probability(name, getattr(self, name)))
         object.__setattr__(self, "scales", validate_scales(self.scales))
 
 
 def validate_scales(scales: Sequence[int]) -> tuple[int, int]:
-    """``[target_short_side, max_long_side]`` as two positive ints."""
-    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or len(scales) != 2:
-        raise ValueError(
-            f"scales must be [target_short_side, max_long_side] (two positive ints), got {scales!r}"
-        )
-    out = []
-    for value in scales:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"scales must be two positive ints, got {scales!r}")
-        out.append(int(value))
-    return out[0], out[1]
+    """``[target_short_side, max_long_side]`` as two ints within :mod:`retinaface_ros.validation`'s bounds."""
+    return check_scales(scales)
 
 
 def detections_from_rows(packed: np.ndarray, image_hw: tuple[int, int]) -> Detections:

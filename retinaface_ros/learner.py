@@ -6,9 +6,7 @@ It validates arguments, holds the model and its settings, and delegates the work
 from __future__ import annotations
 
 import enum
-import math
 import numbers
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -18,12 +16,19 @@ import torch
 
 from retinaface_ros.detections import Detections, InferenceParams
 from retinaface_ros.inference.detector import Detector, as_bgr_image, fast_detector
-from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
+from retinaface_ros.io.state_dicts import backbone_of, first_non_finite, has_mask_head, read_state_dict
 from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
 from retinaface_ros.types import BoundingBoxList, Image
+from retinaface_ros.validation import (
+    check_batch_size,
+    check_device,
+    check_fits_in_memory,
+    check_fp16,
+    check_training_value,
+    detection_cost,
+)
 
 CLASSES = ["face", "masked_face"]
-_DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 class _Default(enum.Enum):
@@ -36,8 +41,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' (or that torch.device) → torch.device; CUDA without a GPU is an error."""
     if isinstance(device, torch.device):
         device = str(device)
-    if not isinstance(device, str) or not _DEVICE_PATTERN.match(device):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    check_device(device)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(
@@ -74,30 +78,6 @@ def parse_lr_steps(lr_steps: str) -> list[int]:
     return sorted(step for step in steps if step > 0)
 
 
-def _check_number(
-    name: str,
-    value: Any,
-    low: float,
-    high: float = math.inf,
-    integer: bool = False,
-    low_inclusive: bool = True,
-) -> Any:
-    """``value`` (numpy scalars too) as a Python int (``integer``) or float, checked against the bounds."""
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an int' if integer else 'a number'}, got {type(value).__name__}")
-    value = int(value) if integer else float(value)
-    too_low = value < low if low_inclusive else value <= low
-    if not math.isfinite(value) or too_low or value > high:
-        bound = "≥" if low_inclusive else ">"
-        raise ValueError(
-            f"{name} must be {bound} {low}"
-            + (f" and ≤ {high}" if high != math.inf else "")
-            + f", got {value}"
-        )
-    return value
-
-
 def _plain_number(value: Any) -> Any:
     """A numpy scalar (np.float32, np.int64, ...) as the Python number; anything else unchanged."""
     if isinstance(value, np.generic) and isinstance(value, numbers.Real) and not isinstance(value, np.bool_):
@@ -131,16 +111,16 @@ class RetinaFaceLearner:
     ) -> None:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-        lr = _check_number("lr", lr, 0.0, low_inclusive=False)
-        batch_size = _check_number("batch_size", batch_size, 1, integer=True)
-        checkpoint_after_iter = _check_number("checkpoint_after_iter", checkpoint_after_iter, 0, integer=True)
-        checkpoint_load_iter = _check_number("checkpoint_load_iter", checkpoint_load_iter, 0, integer=True)
+        lr = check_training_value("lr", lr)
+        batch_size = check_training_value("batch_size", batch_size)
+        checkpoint_after_iter = check_training_value("checkpoint_after_iter", checkpoint_after_iter)
+        checkpoint_load_iter = check_training_value("checkpoint_load_iter", checkpoint_load_iter)
         self.lr_steps_list = parse_lr_steps(lr_steps)
-        epochs = _check_number("epochs", epochs, 1, integer=True)
-        momentum = _check_number("momentum", momentum, 0.0, 1.0)
-        weight_decay = _check_number("weight_decay", weight_decay, 0.0)
-        log_after = _check_number("log_after", log_after, 1, integer=True)
-        val_after = _check_number("val_after", val_after, 0, integer=True)
+        epochs = check_training_value("epochs", epochs)
+        momentum = check_training_value("momentum", momentum)
+        weight_decay = check_training_value("weight_decay", weight_decay)
+        log_after = check_training_value("log_after", log_after)
+        val_after = check_training_value("val_after", val_after)
         for name, value in (("prefix", prefix), ("temp_path", temp_path)):
             if not isinstance(value, str):
                 raise TypeError(f"{name} must be a string, got {type(value).__name__}")
@@ -149,8 +129,7 @@ class RetinaFaceLearner:
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
         self.device = resolve_device(device)
-        if fp16 and self.device.type != "cuda":
-            raise ValueError("fp16=True needs a CUDA device; use fp16=False on the CPU")
+        check_fp16(fp16, self.device.type)
         if torch_compile and self.device.type != "cuda":
             raise ValueError("torch_compile=True needs a CUDA device; use torch_compile=False on the CPU")
 
@@ -249,6 +228,11 @@ class RetinaFaceLearner:
             raise ValueError(
                 f"{source} holds a {found!r} model but the learner has backbone={self.backbone!r}"
             )
+        bad = first_non_finite(state)
+        if bad is not None:
+            raise ValueError(
+                f"{source}: tensor {bad!r} holds NaN or infinite values (a corrupt or diverged model)"
+            )
         model = RetinaFace(self.backbone, with_mask_head=has_mask_head(state))
         try:
             model.load_state_dict(state, strict=True)
@@ -293,7 +277,9 @@ class RetinaFaceLearner:
         """
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         image = as_bgr_image(img)
-        return self._require_detector().detect(image, params).to_bounding_boxes()
+        detector = self._require_detector()
+        self.check_memory([image], params)
+        return detector.detect(image, params).to_bounding_boxes()
 
     def infer_batch(
         self,
@@ -321,7 +307,10 @@ class RetinaFaceLearner:
             raise TypeError("images must be a list of Image / HWC BGR uint8 arrays")
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         arrays = [as_bgr_image(img) for img in images]
-        return self._require_detector().detect_batch(arrays, params) if arrays else []
+        check_batch_size(len(arrays))
+        detector = self._require_detector()
+        self.check_memory(arrays, params)
+        return detector.detect_batch(arrays, params) if arrays else []
 
     def detect_arrays(
         self,
@@ -339,7 +328,24 @@ class RetinaFaceLearner:
         )
         image = as_bgr_image(img)
         detector = self._require_detector()
+        self.check_memory([image], params)
         return detector.detect_batch([image], params, apply_nms=not skip_nms)[0]
+
+    def check_memory(self, images: Sequence[np.ndarray], params: InferenceParams) -> None:
+        """Refuse (:class:`~retinaface_ros.validation.ResourceError`) a detection call whose estimated peak
+        memory (:func:`~retinaface_ros.validation.detection_cost`) exceeds what is available now: the RAM
+        on the CPU, the GPU's free plus cached memory on CUDA."""
+        if not images:
+            return
+        cost = detection_cost([image.shape[:2] for image in images], params.scales, self.backbone)
+        what = f"{len(images)} image(s) at scales {list(params.scales)} ({cost.network_pixels:,} px)"
+        if self._detector is not None and self._detector.device.type == "cuda":
+            device = self._detector.device
+            free = torch.cuda.mem_get_info(device)[0]
+            cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+            check_fits_in_memory(cost.bytes, f"{what} on {device}", available=free + cached)
+        else:
+            check_fits_in_memory(cost.bytes, what)
 
     # ----------------------------------------------------------------------------------------- other jobs
     def fit(

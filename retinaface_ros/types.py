@@ -31,16 +31,10 @@ class Image:
 
     @classmethod
     def open(cls, filename: str | Path) -> Image:
-        """Read an image file (any format OpenCV reads) as BGR."""
-        import cv2
+        """Read an image file (any format OpenCV reads) as BGR, through ``io.image_files.read_image``."""
+        from retinaface_ros.io.image_files import read_image
 
-        path = Path(filename)
-        if not path.is_file():
-            raise FileNotFoundError(f"image file not found: {path}")
-        data = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if data is None:
-            raise ValueError(f"could not decode image file: {path}")
-        return cls(data)
+        return cls(read_image(filename))
 
     def numpy(self) -> np.ndarray:
         """The CHW array."""

@@ -178,5 +178,5 @@ def test_unreadable_image_names_the_file_and_the_reason(tmp_path):
     with pytest.raises(ValueError, match=r"cannot decode image .*a\.jpg"):
         ds[0]
     image.unlink()
-    with pytest.raises(FileNotFoundError, match=r"image not found: .*a\.jpg"):
+    with pytest.raises(FileNotFoundError, match=r"image file not found: .*a\.jpg"):
         ds.load_image(0)

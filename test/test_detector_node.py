@@ -166,7 +166,7 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     assert len(expected) > 20 and len(msg.detections) == len(expected)
     assert np.all(np.diag(box_iou(boxes_of(msg), np.array([box.xyxy() for box in expected]))) >= 0.99)
     for det, score in zip(msg.detections, [box.confidence for box in expected], strict=True):
-        assert det.header == sent_header and det.id == ""  # no tracking: no identity across messages
+        assert det.header == sent_header and det.id  # tracking (the default): every face has its track id
         assert det.results[0].hypothesis.class_id == "face"
         assert det.results[0].hypothesis.score == pytest.approx(float(score), abs=1e-4)
         assert 0.0 <= det.results[0].hypothesis.score <= 1.0 and det.bbox.center.theta == 0.0
@@ -174,6 +174,7 @@ def assert_matches_reference(probe: Probe, frame_id: str, sent_header, image: np
     assert faces.header == sent_header and len(faces.faces) == len(expected)
     for index, face in enumerate(faces.faces):
         assert face.detection_index == index and face.masked is False
+        assert face.track_id == msg.detections[index].id
         points = np.array([[p.x, p.y] for p in face.landmarks])
         np.testing.assert_allclose(points, expected[index].landmarks, atol=0.05)
     annotated = probe.annotated[frame_id]

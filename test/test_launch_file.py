@@ -26,6 +26,8 @@ REQUIRED_ARGS = {
     "device",
     "use_compressed",
     "qos_reliability",
+    "tracking",
+    "detect_rate_hz",
     "start_trainer",
 }
 
@@ -107,7 +109,15 @@ def test_parameter_overrides_are_declared_parameters(tree):
         for t in n.targets
         if isinstance(t, ast.Subscript) and getattr(t.value, "id", None) == "overrides"
     }
-    assert overridden == {"model_path", "device", "use_compressed", "qos_reliability"}
+    assert overridden == {
+        "model_path",
+        "device",
+        "use_compressed",
+        "qos_reliability",
+        "tracking",
+        "detect_rate_hz",
+        "hri",
+    }
     assert overridden <= set(PARAMETER_NAMES)
 
 

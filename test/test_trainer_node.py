@@ -97,6 +97,10 @@ def test_bad_goals_abort_with_a_message_and_the_node_stays_up(ros, tmp_path: Pat
         (_goal(backbone="vgg16"), "unknown backbone"),
         (_goal(lr_steps="a,b"), "lr_steps"),
         (_goal(pretrained_model=str(tmp_path / "w.pth")), "pretrained_model not found"),
+        (_goal(epochs=-5), "goal field epochs must be 0 (the default) or positive, got -5"),
+        (_goal(batch_size=-3), "goal field batch_size must be 0 (the default) or positive, got -3"),
+        (_goal(lr=-1.0), "goal field lr must be 0 (the default) or positive, got -1.0"),
+        (_goal(val_dataset_root="/"), "val_dataset_root / is not a WIDER FACE validation set"),
     ):
         handle = _send(ros["client"], goal)
         assert handle.accepted

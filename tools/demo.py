@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +47,7 @@ def receive(timeout: float, out_dir: Path) -> int:
     import rclpy
     from sensor_msgs.msg import Image
 
+    from retinaface_ros.io.image_files import write_image
     from retinaface_ros.ros.image_conversion import imgmsg_to_bgr8
     from retinaface_ros.ros.interfaces import import_vision_msgs
 
@@ -94,7 +94,7 @@ def receive(timeout: float, out_dir: Path) -> int:
         print(f"  ... {len(rows) - 10} more")
     out_dir.mkdir(parents=True, exist_ok=True)
     image = np.ascontiguousarray(imgmsg_to_bgr8(image_msg))
-    cv2.imwrite(str(out_dir / "annotated.jpg"), image)
+    write_image(out_dir / "annotated.jpg", image)
     (out_dir / "detections.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {out_dir / 'annotated.jpg'} ({image.shape[1]}x{image.shape[0]}) and detections.json")
     return 0

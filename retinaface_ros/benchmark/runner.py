@@ -24,6 +24,7 @@ from retinaface_ros.benchmark.matrix import INPUTS, REFERENCE_THRESHOLD, THRESHO
 from retinaface_ros.benchmark.reference import ReferencePipeline
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.inference.detector import Detector, fast_detector, resize_factor, resized_shape
+from retinaface_ros.io.image_files import read_image
 from retinaface_ros.model import RetinaFace, config_for
 
 
@@ -37,7 +38,7 @@ def test_frames(size: str, batch: int, image_path: Path | None = None) -> list[n
     """``batch`` BGR frames of ``size`` cut from a real photo (selfie.jpg: many faces), shifted per frame."""
     height, width = INPUTS[size][0]
     path = image_path or shared_dir() / "images" / "selfie.jpg"
-    photo = cv2.imread(str(path)) if path.exists() else None
+    photo = read_image(path) if path.exists() else None
     if photo is None:  # no photo: a fixed-seed noise frame (postprocess then sees few faces)
         rng = np.random.default_rng(0)
         photo = rng.integers(0, 256, (898, 1600, 3), dtype=np.uint8)

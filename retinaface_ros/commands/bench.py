@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from retinaface_ros.benchmark import matrix, runner
+    from retinaface_ros.io.atomic_files import check_output_file
+
+    if args.out is not None:
+        check_output_file(args.out)  # refused before the benchmark runs, not after
 
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     for name, values, allowed in (

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_ros.io.atomic_files import write_atomically
+from retinaface_ros.io.atomic_files import check_output_file, write_atomically
 from retinaface_ros.model.config import BACKBONES
 
 SOAK_FRAMES = 10_000
@@ -88,9 +88,9 @@ def _frame(args: argparse.Namespace) -> np.ndarray:
     import cv2
 
     if args.image:
-        image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read --image {args.image}")
+        from retinaface_ros.io.image_files import read_image
+
+        image = read_image(args.image)
         return cv2.resize(image, (args.width, args.height), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(0)
     return cv2.GaussianBlur(rng.integers(0, 256, (args.height, args.width, 3), dtype=np.uint8), (9, 9), 0)
@@ -125,6 +125,8 @@ def _percentiles(values_s: list[float]) -> dict[str, float]:
 
 
 def handler(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output_file(args.output)  # refused before the run, not after it
     frames = args.frames if args.frames is not None else SOAK_FRAMES if args.soak else 200
     if frames <= 0 or args.rate <= 0 or args.width <= 0 or args.height <= 0:
         raise ValueError("--frames, --rate, --width and --height must be positive")

@@ -15,6 +15,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     load_predictions,
     match_images,
 )
+from retinaface_ros.validation import check_number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    if not 0.0 < args.iou_threshold <= 1.0:
-        raise ValueError(f"--iou-threshold must be in (0, 1], got {args.iou_threshold}")
+    check_number("--iou-threshold", args.iou_threshold, 0.0, 1.0, low_inclusive=False)
     start = time.perf_counter()
     predictions = load_predictions(args.predictions)
     ground_truth = load_ground_truth(args.ground_truth)

@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    from retinaface_ros.io.atomic_files import check_output_folder
     from retinaface_ros.learner import RetinaFaceLearner
+
+    check_output_folder(args.out)  # a file, device or FIFO named as the folder: refused before exporting
 
     learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
     learner.load(args.model, verbose=False)

@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,8 +82,8 @@ def load_ground_truth(ground_truth_dir: str | os.PathLike) -> WiderGroundTruth:
     names: list[str] = []
     boxes: list[np.ndarray] = []
     keep: dict[str, list[np.ndarray]] = {s: [] for s in SETTINGS}
+    mats = {key: read_mat(path, loadmat) for key, path in files.items()}
     try:
-        mats = {key: loadmat(str(path)) for key, path in files.items()}
         events = mats["all"]["event_list"]
         file_lists = mats["all"]["file_list"]
         box_lists = mats["all"]["face_bbx_list"]
@@ -100,6 +101,24 @@ def load_ground_truth(ground_truth_dir: str | os.PathLike) -> WiderGroundTruth:
     except (KeyError, ValueError, OSError, IndexError, TypeError, MatReadError) as error:
         raise ValueError(f"malformed WIDER ground truth in {gt_dir}: {error}") from error
     return WiderGroundTruth(tuple(names), tuple(boxes), {s: tuple(v) for s, v in keep.items()})
+
+
+def read_mat(path: Path, loadmat: Any) -> dict:
+    """One MATLAB file via scipy's ``loadmat``; every way it can fail is one ValueError naming the file."""
+    import zlib
+
+    from scipy.io.matlab import MatReadError
+
+    try:
+        return loadmat(str(path))
+    except NotImplementedError:  # scipy reads MATLAB files up to v7; v7.3 files are HDF5
+        raise ValueError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which cannot be read here: save it with "
+            "save(..., '-v7') in MATLAB, or use the original WIDER FACE eval_tools files"
+        ) from None
+    except (MatReadError, ValueError, TypeError, OSError, EOFError, zlib.error, MemoryError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{path} is not a readable MATLAB file ({type(error).__name__}: {reason})") from None
 
 
 def bbox_overlaps_inclusive(boxes: np.ndarray, query_boxes: np.ndarray) -> np.ndarray:
@@ -319,13 +338,9 @@ def load_predictions(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if path.is_file():
         if path.suffix != ".npz":
             raise ValueError(f"predictions must be a folder of WIDER txt files or an .npz file, got {path}")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError, EOFError) as error:  # not a zip of .npy arrays, or object arrays
-            kind = "pickled objects" if "pickle" in str(error) else type(error).__name__
-            raise ValueError(f"{path} is not an .npz of numeric prediction arrays ({kind})") from error
-        return _validated(arrays)
+        from retinaface_ros.io.numpy_archives import read_npz
+
+        return _validated(read_npz(path))  # headers checked before reading: no pickles, no huge arrays
     predictions: dict[str, np.ndarray] = {}
     for txt in sorted(path.glob("*/*.txt")):
         name, boxes = _read_prediction_txt(txt)

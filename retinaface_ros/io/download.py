@@ -287,11 +287,12 @@ def _check_content(check: str, path: Path, where: str) -> None:
                 f"{where}: holds a {backbone_of(state)!r} model, expected {check.split(':', 1)[1]!r}"
             )
     elif check == "image":
-        import cv2
-        import numpy as np
+        from retinaface_ros.io.image_files import read_image
 
-        if cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) is None:
-            raise ValueError(f"{where}: not a decodable image")
+        try:
+            read_image(path)
+        except ValueError as error:
+            raise ValueError(f"{where}: not a decodable image ({error})") from None
     elif check == "manifest":  # checked before it is cached: a bad manifest is fetched again next time
         read_manifest(path, where)
     elif check == "text":

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+import numpy as np
 import torch
 
 from retinaface_ros.detections import InferenceParams
@@ -23,6 +24,7 @@ from retinaface_ros.io.atomic_files import current_umask, fsync_dir, write_atomi
 from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
 
 FORMATS = {"pytorch": "pth", "onnx": "onnx"}
+MAX_META_BYTES = 1 << 20  # a model folder's JSON is a few hundred bytes
 
 
 def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
@@ -119,10 +121,15 @@ def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise FileNotFoundError(
             f"model metadata not found: {json_path} (an OpenDR folder holds <name>/<name>.json)"
         )
+    if json_path.stat().st_size > MAX_META_BYTES:
+        size = json_path.stat().st_size
+        raise ValueError(f"{json_path} is {size:,} bytes: too large for model metadata (at most 1 MiB)")
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{json_path} is not valid JSON: {error}") from error
+    except RecursionError:  # nesting deeper than Python's recursion limit
+        raise ValueError(f"{json_path} nests its JSON too deeply to be model metadata") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{json_path} must hold a JSON object")
     framework = meta.get("framework")
@@ -174,7 +181,11 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
 
         if file.stat().st_size == 0:
             raise ValueError(f"model file is empty: {file}")
-        session = OnnxSession(file.read_bytes(), learner.device, str(file))
+        model_bytes = file.read_bytes()
+        bad = first_non_finite_initializer(model_bytes)
+        if bad is not None:
+            raise ValueError(f"model file {file}: initializer {bad!r} holds NaN or infinite values")
+        session = OnnxSession(model_bytes, learner.device, str(file))
         found = session.metadata.get("backbone")
         if found and found != learner.backbone:
             raise ValueError(
@@ -191,3 +202,22 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
     learner.inference_params = meta["inference_params"]
     if verbose:
         print(f"Loaded {learner.backbone} RetinaFace ({meta['framework']}) from {file.parent}")
+
+
+def first_non_finite_initializer(model_bytes: bytes) -> str | None:
+    """The name of the first floating-point initializer (weight) of an ONNX graph holding NaN or ±inf;
+    None when all are finite, or when the ``onnx`` package is not installed to read them."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    try:
+        graph = onnx.load_model_from_string(model_bytes).graph
+    except Exception:  # noqa: BLE001 - a broken graph is onnxruntime's error to report, with its reason
+        return None
+    for initializer in graph.initializer:
+        values = numpy_helper.to_array(initializer)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            return initializer.name
+    return None

@@ -15,8 +15,9 @@ _PICKLE_MAGIC = b"\x80"  # the legacy format: a pickle (protocol 2+) comes first
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict from a ``.pth``/``.tar`` file: wrappers unwrapped, ``module.`` prefixes removed.
 
-    Refuses pickles that carry code (``torch.load(weights_only=True)``), empty or truncated files, and
-    files that hold no tensors, with a ValueError that names the file.
+    Refuses pickles that carry code (``torch.load(weights_only=True)``), empty or truncated files, files
+    that hold no tensors, and tensors holding NaN or infinite values (a model that would detect nothing),
+    with a ValueError that names the file (and the tensor).
     """
     path = Path(path)
     if not path.is_file():
@@ -44,7 +45,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"model file {path}: entry {key!r} is not a tensor")
         state[key.removeprefix("module.")] = value
+    bad = first_non_finite(state)
+    if bad is not None:
+        raise ValueError(
+            f"model file {path}: tensor {bad!r} holds NaN or infinite values (a corrupt or diverged model)"
+        )
     return state
+
+
+def first_non_finite(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or ±inf; None when all are finite."""
+    for key, value in state_dict.items():
+        if (value.is_floating_point() or value.is_complex()) and not bool(torch.isfinite(value).all()):
+            return key
+    return None
 
 
 def load_failure(error: BaseException) -> str:

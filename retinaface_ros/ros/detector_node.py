@@ -36,6 +36,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros import messages
 from retinaface_ros.ros.frame_slot import FrameSlot, Worker
+from retinaface_ros.ros.hri_publishers import HriPublishers, hri_settings
 from retinaface_ros.ros.image_conversion import (
     ImageConversionError,
     bgr8_to_imgmsg,
@@ -57,6 +58,7 @@ from retinaface_ros.ros.params import (
 from retinaface_ros.ros.qos_choice import AUTO, RECHECK_PERIOD_S, choose_reliability, publisher_policies
 from retinaface_ros.ros.stage_timing import StageTimes
 from retinaface_ros.ros.stats import Stats
+from retinaface_ros.ros.tracking_stage import TrackingStage, stamp_seconds
 from retinaface_ros.ros.transport_events import TransportLosses, loss_warning
 
 NODE_NAME = "retinaface_detector"
@@ -146,6 +148,7 @@ class DetectorNode(LifecycleNode):
         self.params: DetectorParams | None = None
         self.model: LoadedModel | None = None
         self.stats = Stats()
+        self.tracking = TrackingStage()  # one tracker per camera, kept for the node's lifetime (ids)
         self._slot: FrameSlot[Frame] = FrameSlot()
         self._worker: Worker | None = None
         self._model_lock = threading.Lock()
@@ -165,6 +168,7 @@ class DetectorNode(LifecycleNode):
         self._label_info_pub = None
         self._diagnostics_pub = None
         self._diagnostics_timer = None
+        self._hri: HriPublishers | None = None  # REP 155 outputs (parameter hri)
         promote_integer_overrides(self, [spec.name for spec in PARAMETERS if isinstance(spec.default, float)])
         descriptors = parameter_descriptors()
         for spec in PARAMETERS:
@@ -198,6 +202,7 @@ class DetectorNode(LifecycleNode):
         except (ParameterError, OSError, ValueError, TypeError, RuntimeError) as error:  # OSError: model file
             return SetParametersResult(successful=False, reason=str(error))
         old, self.params = self.params, new
+        self.tracking.configure(new)
         if new.threshold != old.threshold and self._active:
             self._publish_label_info()
         return SetParametersResult(successful=True)
@@ -219,6 +224,7 @@ class DetectorNode(LifecycleNode):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             self.params = self.read_parameters()
+            self.tracking.configure(self.params)
             self.model = load_model(self.params, self.get_logger())
         except Exception as error:
             self.get_logger().error(f"configure failed: {error}")
@@ -237,6 +243,17 @@ class DetectorNode(LifecycleNode):
         ]
         self._label_info_pub = publisher(vm.LabelInfo, "label_info", LATCHED_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        if self.params.hri:
+            try:
+                self._hri = HriPublishers(
+                    self, hri_settings(self.params), self.params.cameras, self.params.topic_prefixes
+                )
+            except RuntimeError as error:  # hri_msgs / tf2_msgs missing
+                self.get_logger().error(f"configure failed: {error}")
+                self._destroy_outputs()
+                self._drop_model()
+                self.params = None
+                return TransitionCallbackReturn.FAILURE
         self._diagnostics_timer = self.create_timer(self.params.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(
             f"configured: {self.params.backbone} on {self.model.device}{' fp16' if self.model.fp16 else ''}"
@@ -255,6 +272,7 @@ class DetectorNode(LifecycleNode):
         result = super().on_activate(state)
         self.stats.reset()
         self._stages.reset()
+        self.tracking.reset()
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
@@ -267,6 +285,10 @@ class DetectorNode(LifecycleNode):
         if self.params.qos_reliability == AUTO:
             self._qos_timer = self.create_timer(RECHECK_PERIOD_S, self._recheck_reliability)
         self._frames_in = [0] * len(self._input_subscriptions)
+        if self._hri is not None:
+            self._hri.subscribe(
+                [sub.topic_name for sub in self._input_subscriptions], self.params.use_compressed
+            )
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
@@ -354,12 +376,17 @@ class DetectorNode(LifecycleNode):
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
             self._worker = None
+        if self._hri is not None:
+            self._hri.unsubscribe()
 
     def _destroy_outputs(self) -> None:
         for publisher in [p for outputs in self._outputs for p in outputs.values()] + [self._label_info_pub]:
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self._outputs, self._label_info_pub = [], None
+        if self._hri is not None:
+            self._hri.destroy()
+            self._hri = None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -445,7 +472,9 @@ class DetectorNode(LifecycleNode):
         params = self.params
         if not batch or params is None:
             return
-        images = [image for _, image in batch]
+        # With tracking and detect_rate_hz, frames between detector runs skip the model (tracks move on them).
+        detect = [self.tracking.wants_detection(frame.camera, _stamp_s(frame)) for frame, _ in batch]
+        images = [image for (_, image), wanted in zip(batch, detect, strict=True) if wanted]
         # Under the lock: a model swap or drop waits for this inference instead of resetting the learner
         # in the middle of it.
         with self._model_lock:
@@ -454,17 +483,24 @@ class DetectorNode(LifecycleNode):
                 return
             start = time.perf_counter()
             try:
-                found = model.learner.detect_arrays_batch(
-                    images, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                found = (
+                    model.learner.detect_arrays_batch(
+                        images, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                    )
+                    if images
+                    else []
                 )
             except Exception as error:
                 shapes = ", ".join(str(image.shape) for image in images)
                 self._reject(f"inference failed on {shapes}: {error!r}", frames=len(images))
                 return
             inference_s = time.perf_counter() - start
-        self.stats.on_batch(len(batch))
+        if images:
+            self.stats.on_batch(len(images))
         if params.debug_delay_ms > 0:
             time.sleep(params.debug_delay_ms / 1000.0)
+        results = iter(found)
+        found = [next(results) if wanted else None for wanted in detect]
         for (frame, image), detections in zip(batch, found, strict=True):
             publish_start = time.perf_counter()
             try:
@@ -474,26 +510,32 @@ class DetectorNode(LifecycleNode):
                     f"publishing failed: {error!r}", throttle_duration_sec=WARN_THROTTLE_S
                 )
                 return
-            latency = self._latency(frame)
-            self.stats.on_processed(latency, inference_s)
-            self._record_stages(frame, taken, convert_s, inference_s, time.perf_counter() - publish_start)
+            self.stats.on_processed(self._latency(frame), inference_s if detections is not None else 0.0)
+            infer_s = inference_s if detections is not None else math.nan  # nan: tracked, not detected
+            self._record_stages(frame, taken, convert_s, infer_s, time.perf_counter() - publish_start)
 
     def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
         header = frame.msg.header
         outputs = self._outputs
         if frame.camera >= len(outputs) or not self._active:
             return
+        detections, ids = self.tracking.follow(frame.camera, _stamp_s(frame), detections, image)
         pubs = outputs[frame.camera]
-        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs))
+        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs, ids=ids))
         pubs["faces"].publish(
-            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type)
+            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type, ids)
         )
         annotated = pubs["image_annotated"]
         if params.publish_annotated and annotated.get_subscription_count() > 0:
             from retinaface_ros.drawing import draw_bounding_boxes
+            from retinaface_ros.tracking.annotate import draw_track_ids
 
             canvas = draw_bounding_boxes(image, detections.to_bounding_boxes())
+            if ids is not None:
+                draw_track_ids(canvas, detections, ids)
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
+        if self._hri is not None:
+            self._hri.on_frame(frame.camera, header, image, detections)
 
     def _record_stages(
         self, frame: Frame, taken: float, convert_s: float, inference_s: float, publish_s: float
@@ -546,7 +588,10 @@ class DetectorNode(LifecycleNode):
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
             "inputs": ", ".join(subscription.topic_name for subscription in self._input_subscriptions),
+            **self.tracking.diagnostics(),
         }
+        if self._hri is not None:
+            extra.update(self._hri.diagnostics())
         snapshot = self.stats.snapshot()
         publishers = [self.count_publishers(sub.topic_name) for sub in self._input_subscriptions]
         extra["input_publishers"] = str(sum(publishers))
@@ -624,6 +669,12 @@ class DetectorNode(LifecycleNode):
     def finalized(self) -> bool:
         """The lifecycle ``shutdown`` transition ran; ``main()`` then exits with code 0."""
         return self._finalized
+
+
+def _stamp_s(frame: Frame) -> float:
+    """The frame's header stamp in seconds (its arrival time when unset): the tracker's clock."""
+    stamp = frame.msg.header.stamp
+    return stamp_seconds(stamp.sec, stamp.nanosec, frame.received)
 
 
 def _autostart(node: DetectorNode) -> str | None:

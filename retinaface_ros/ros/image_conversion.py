@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from retinaface_ros.io.image_header import declared_size
+
 MAX_SIDE = 8192
 
 
@@ -196,37 +198,13 @@ def bgr8_to_imgmsg(image: np.ndarray, encoding: str = "bgr8", header: Any = None
     return array_to_imgmsg(out, encoding, header)
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame: carries the size
-
-
 def compressed_image_size(data: bytes | bytearray | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header without decoding; None for other or unreadable data.
-
-    JPEG: walks the segments before the frame header by their lengths (any number of metadata segments).
-    """
-    head = memoryview(data).cast("B") if not isinstance(data, np.ndarray) else memoryview(data.reshape(-1))
-    if bytes(head[:8]) == _PNG_SIGNATURE and bytes(head[12:16]) == b"IHDR" and len(head) >= 24:
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if bytes(head[:2]) != b"\xff\xd8":
+    """(width, height) from a PNG or JPEG header without decoding (the core's header reader); None for other
+    formats (the only ones a CompressedImage may carry here) or unreadable data."""
+    head = bytes(memoryview(data.reshape(-1) if isinstance(data, np.ndarray) else data)[:2])
+    if head not in (b"\x89P", b"\xff\xd8"):
         return None
-    position = 2
-    while position + 4 <= len(head):
-        if head[position] != 0xFF:
-            return None
-        marker = head[position + 1]
-        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill byte, standalone markers
-            position += 1 if marker == 0xFF else 2
-            continue
-        if marker == 0xDA:  # start of scan before any frame header: not a valid JPEG
-            return None
-        length = int.from_bytes(head[position + 2 : position + 4], "big")
-        if marker in _JPEG_SOF_MARKERS and position + 9 <= len(head):
-            height = int.from_bytes(head[position + 5 : position + 7], "big")
-            width = int.from_bytes(head[position + 7 : position + 9], "big")
-            return width, height
-        position += 2 + length
-    return None
+    return declared_size(data)
 
 
 def compressed_to_bgr8(msg: Any) -> np.ndarray:

@@ -19,6 +19,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from retinaface_ros.io.image_files import opencv_path, read_image
 from retinaface_ros.ros.image_conversion import bgr8_to_compressed, bgr8_to_imgmsg
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
@@ -44,7 +45,7 @@ def _generate(files: list[Path], is_video: bool, loop: bool) -> Iterator[np.ndar
     cache: dict[Path, np.ndarray] = {}
     while True:
         if is_video:
-            capture = cv2.VideoCapture(str(files[0]))
+            capture = cv2.VideoCapture(opencv_path(files[0]))
             if not capture.isOpened():
                 raise ValueError(f"OpenCV cannot open {files[0]} as a video")
             ok, frame = capture.read()
@@ -56,9 +57,7 @@ def _generate(files: list[Path], is_video: bool, loop: bool) -> Iterator[np.ndar
             for file in files:
                 image = cache.get(file)
                 if image is None:
-                    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-                    if image is None:
-                        raise ValueError(f"OpenCV cannot read image {file}")
+                    image = read_image(file)
                     if len(files) <= 16:  # a small set is kept decoded
                         cache[file] = image
                 yield image

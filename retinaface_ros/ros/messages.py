@@ -15,18 +15,22 @@ CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
 
 
 def detection_array(
-    detections: Detections, header: Any, vision_msgs: Any, class_names: Sequence[str] = CLASS_NAMES
+    detections: Detections,
+    header: Any,
+    vision_msgs: Any,
+    class_names: Sequence[str] = CLASS_NAMES,
+    ids: Sequence[str] | None = None,
 ) -> Any:
     """One vision_msgs/Detection2D per face (same header), bbox centre/size in image pixels.
 
-    ``id`` stays empty: vision_msgs reserves it for identities kept across messages, and faces are not tracked
-    here (``FaceArray.faces[i].detection_index`` pairs landmarks with ``detections[i]`` within one message).
+    ``id`` is the face's track id (``ids[i]``, kept across messages) when faces are tracked, else empty
+    (``FaceArray.faces[i].detection_index`` pairs landmarks with ``detections[i]`` within one message).
     """
     out = vision_msgs.Detection2DArray(header=header)
-    for (x1, y1, x2, y2), score, cls in zip(
-        detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True
+    for index, ((x1, y1, x2, y2), score, cls) in enumerate(
+        zip(detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True)
     ):
-        det = vision_msgs.Detection2D(header=header)
+        det = vision_msgs.Detection2D(header=header, id=ids[index] if ids is not None else "")
         det.bbox.center.position.x = (x1 + x2) / 2.0
         det.bbox.center.position.y = (y1 + y2) / 2.0
         det.bbox.center.theta = 0.0
@@ -40,8 +44,15 @@ def detection_array(
     return out
 
 
-def face_array(detections: Detections, header: Any, face_array_type: type, face_landmarks_type: type) -> Any:
-    """retinaface_interfaces/FaceArray aligned with :func:`detection_array` (faces[i] ↔ detections[i])."""
+def face_array(
+    detections: Detections,
+    header: Any,
+    face_array_type: type,
+    face_landmarks_type: type,
+    ids: Sequence[str] | None = None,
+) -> Any:
+    """retinaface_interfaces/FaceArray aligned with :func:`detection_array` (faces[i] ↔ detections[i]);
+    ``track_id`` from ``ids`` when faces are tracked."""
     from geometry_msgs.msg import Point
 
     out = face_array_type(header=header)
@@ -56,6 +67,8 @@ def face_array(detections: Detections, header: Any, face_array_type: type, face_
         face = face_landmarks_type(
             score=min(max(float(score), 0.0), 1.0), masked=bool(cls == 1), detection_index=index
         )
+        if ids is not None:
+            face.track_id = ids[index]
         face.landmarks = [Point(x=float(x), y=float(y), z=0.0) for x, y in points]
         out.faces.append(face)
     return out

@@ -16,9 +16,11 @@ from typing import Any
 
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.model.config import BACKBONES
+from retinaface_ros.validation import check_scales
 
 RELIABILITIES = ("auto", "best_effort", "reliable")
 FP16_MODES = ("auto", "true", "false")
+HRI_ALIGNED_STYLES = ("face", "arcface")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_RATE_HZ = 1000.0
 MAX_QOS_DEPTH = 100
@@ -108,9 +110,92 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         live=True,
         float_range=(0.0, MAX_RATE_HZ),
     ),
+    ParamSpec(
+        "tracking",
+        True,
+        "Track faces: stable ids in Detection2D.id / FaceLandmarks.track_id, smoothed boxes and landmarks, "
+        "only confirmed tracks published (false: every frame on its own, no ids)",
+        live=True,
+    ),
+    ParamSpec(
+        "track_min_hits",
+        3,
+        "Detections before a track is published (tracks seen in a stream's first frames: at once)",
+        live=True,
+        int_range=(1, 100),
+    ),
+    ParamSpec(
+        "track_max_age_s",
+        1.0,
+        "Seconds a track is kept (and published, predicted) without a detection",
+        live=True,
+        float_range=(0.01, 60.0),
+    ),
+    ParamSpec("smoothing", True, "One-Euro smoothing of tracked boxes and landmarks", live=True),
+    ParamSpec(
+        "smoothing_min_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of a still face: lower = less jitter",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_beta",
+        0.05,
+        "One-Euro speed coefficient (per pixel/s): higher = less lag when moving",
+        live=True,
+        float_range=(0.0, 100.0),
+    ),
+    ParamSpec(
+        "smoothing_d_cutoff",
+        1.0,
+        "One-Euro cut-off (Hz) of the speed estimate",
+        live=True,
+        float_range=(0.001, 100.0),
+    ),
+    ParamSpec(
+        "detect_rate_hz",
+        0.0,
+        "With tracking: run the detector at most this often per camera (by stamps) and move tracks on the "
+        "frames between (motion model, optical flow); every frame is still published (0 = every frame)",
+        live=True,
+        float_range=(0.0, MAX_RATE_HZ),
+    ),
+    ParamSpec(
+        "optical_flow",
+        True,
+        "With detect_rate_hz: move tracks between detector runs by Lucas-Kanade optical flow",
+        live=True,
+    ),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", float_range=(0.05, 60.0)),
     ParamSpec(
         "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)"
+    ),
+    ParamSpec(
+        "hri",
+        False,
+        "REP 155 (ROS4HRI) face outputs: /humans/faces/tracked, /humans/faces/<id>/{roi,cropped,aligned,"
+        "landmarks}, face_<id>/gaze_<id> on /tf and detections_3d (3D needs camera_info beside the image)",
+    ),
+    ParamSpec("hri_crop_width", 128, "REP 155 /cropped width in pixels", int_range=(16, 1024)),
+    ParamSpec("hri_crop_height", 128, "REP 155 /cropped height in pixels", int_range=(16, 1024)),
+    ParamSpec(
+        "hri_aligned",
+        "face",
+        "REP 155 /aligned: 'face' (eyes levelled, the /cropped size) or 'arcface' (112x112 on the ArcFace "
+        "template, for recognition models)",
+    ),
+    ParamSpec(
+        "hri_depth_topic",
+        "",
+        "Depth image aligned with the colour image (16UC1 mm or 32FC1 m), beside the image topic, e.g. "
+        "'aligned_depth_image'; paired by stamp, it replaces the model-based face distance ('' = none)",
+    ),
+    ParamSpec(
+        "hri_face_linger_s",
+        1.0,
+        "REP 155: a lost face's topics are removed this many seconds after its track ends",
+        float_range=(0.0, 3600.0),
     ),
     ParamSpec(
         "debug_delay_ms",
@@ -179,14 +264,10 @@ def _as_cameras(value: Any) -> tuple[str, ...]:
 
 
 def _as_scales(value: Any) -> tuple[int, int]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
-        raise ParameterError(f"scales must be [target_short_side, max_long_side], got {value!r}")
-    out = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int) or not 16 <= item <= 8192:
-            raise ParameterError(f"scales must be two ints in [16, 8192], got {list(value)!r}")
-        out.append(int(item))
-    return out[0], out[1]
+    try:  # the core's bounds (retinaface_ros.validation): the same for the learner, commands and node
+        return check_scales(value)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -211,8 +292,23 @@ class DetectorParams:
     qos_reliability: str
     qos_depth: int
     max_rate_hz: float
+    tracking: bool
+    track_min_hits: int
+    track_max_age_s: float
+    smoothing: bool
+    smoothing_min_cutoff: float
+    smoothing_beta: float
+    smoothing_d_cutoff: float
+    detect_rate_hz: float
+    optical_flow: bool
     diagnostics_period: float
     autostart: bool
+    hri: bool
+    hri_crop_width: int
+    hri_crop_height: int
+    hri_aligned: str
+    hri_depth_topic: str
+    hri_face_linger_s: float
     debug_delay_ms: float
 
     @classmethod
@@ -241,6 +337,7 @@ class DetectorParams:
                 out[name] = _as_str(name, value)
         _as_str("backbone", out["backbone"], BACKBONES)
         _as_str("qos_reliability", out["qos_reliability"], RELIABILITIES)
+        _as_str("hri_aligned", out["hri_aligned"], HRI_ALIGNED_STYLES)
         if not _DEVICE.match(out["device"]):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {out['device']!r}")
         params = cls(**out)

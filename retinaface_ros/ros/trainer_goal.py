@@ -1,7 +1,8 @@
 """Train goal → learner / fit arguments: a pure function (no rclpy, no tensors), testable anywhere.
 
-The goal follows ``retinaface_interfaces/action/Train``: empty strings and values <= 0 mean "the trainer's
-default", except ``val_after`` (0 disables validation) and ``checkpoint_after_iter`` (0 = every epoch).
+The goal follows ``retinaface_interfaces/action/Train``: empty strings and 0 mean "the trainer's default",
+except ``val_after`` (0 disables validation) and ``checkpoint_after_iter`` (0 = every epoch). Negative or
+non-finite numbers abort the goal with the reason; the bounds are :mod:`retinaface_ros.validation`'s.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from retinaface_ros.validation import check_training_value
 
 BACKBONE_ALIASES = {
     "": "mnet",
@@ -67,6 +70,25 @@ def default_workdir(workdir: str) -> Path:
     return Path(workdir).expanduser() if workdir else Path("~/.ros/retinaface_training").expanduser()
 
 
+GOAL_NUMBERS = ("lr", "batch_size", "epochs", "checkpoint_after_iter", "checkpoint_load_iter", "val_after")
+
+
+def goal_number(goal: Any, name: str) -> float | int:
+    """A number of the goal: 0 (the default) or a value within ``validation.TRAINING_BOUNDS``; anything
+    else (negative, NaN, infinite, too large) is a ValueError naming the field."""
+    value = getattr(goal, name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"goal field {name} must be finite, got {value}")
+    if value == 0:
+        return value
+    if value < 0:
+        raise ValueError(f"goal field {name} must be 0 (the default) or positive, got {value}")
+    try:
+        return check_training_value(name, value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"goal field {error}") from None
+
+
 def goal_to_job(
     goal: Any, defaults: TrainerDefaults, cuda_available: bool = False, now: float | None = None
 ) -> TrainingJob:
@@ -79,15 +101,17 @@ def goal_to_job(
     val_root = Path(goal.val_dataset_root).expanduser() if goal.val_dataset_root.strip() else None
     if val_root is not None and not val_root.is_dir():
         raise FileNotFoundError(f"val_dataset_root not found: {val_root}")
+    if val_root is not None and not any((val_root / f"WIDER_{s}").is_dir() for s in ("val", "train")):
+        raise FileNotFoundError(
+            f"val_dataset_root {val_root} is not a WIDER FACE validation set: it holds no WIDER_val/ folder"
+        )
     pretrained = Path(goal.pretrained_model).expanduser() if goal.pretrained_model.strip() else None
     if pretrained is not None and not goal.from_scratch and not pretrained.exists():
         raise FileNotFoundError(f"pretrained_model not found: {pretrained}")
-    lr = float(goal.lr)
-    if not math.isfinite(lr):
-        raise ValueError(f"lr must be finite, got {lr}")
+    numbers = {name: goal_number(goal, name) for name in GOAL_NUMBERS}
     if goal.output_path.strip():
         output = Path(goal.output_path).expanduser()
-    elif goal.checkpoint_load_iter > 0:
+    elif numbers["checkpoint_load_iter"] > 0:
         raise ValueError(
             "checkpoint_load_iter needs output_path: the run folder whose checkpoints/ holds the checkpoint "
             "(an empty output_path starts a new run folder)"
@@ -100,17 +124,16 @@ def goal_to_job(
         "backbone": backbone,
         "lr_steps": goal.lr_steps.strip() or "0",
         "flip": bool(goal.flip),
-        "checkpoint_after_iter": int(goal.checkpoint_after_iter) if goal.checkpoint_after_iter > 0 else 1,
-        "checkpoint_load_iter": max(0, int(goal.checkpoint_load_iter)),
-        "val_after": max(0, int(goal.val_after)) if val_root is not None else 0,
+        "checkpoint_after_iter": numbers["checkpoint_after_iter"] or 1,
+        "checkpoint_load_iter": numbers["checkpoint_load_iter"],
+        "val_after": numbers["val_after"] if val_root is not None else 0,
         "log_after": defaults.log_after,
         "temp_path": str(output / "checkpoints"),
         "device": resolve_device(goal.device, defaults.default_device, cuda_available),
     }
-    # lr, batch_size and epochs left at 0: the learner's own defaults
-    for name, value in (("lr", lr), ("batch_size", int(goal.batch_size)), ("epochs", int(goal.epochs))):
-        if value > 0:
-            learner_kwargs[name] = value
+    for name in ("lr", "batch_size", "epochs"):  # left at 0: the learner's own defaults
+        if numbers[name] != 0:
+            learner_kwargs[name] = numbers[name]
     return TrainingJob(
         dataset_root=dataset_root,
         val_dataset_root=val_root,
@@ -120,6 +143,17 @@ def goal_to_job(
         image_size=defaults.image_size or None,
         learner_kwargs=learner_kwargs,
     )
+
+
+def validation_dataset(root: Path) -> Any:
+    """The validation set under ``root`` (its WIDER_val split, else WIDER_train); errors name it as the
+    validation set."""
+    from retinaface_ros.datasets import WiderFaceDataset
+
+    try:
+        return WiderFaceDataset(root, [split_for(root, "val")])
+    except (FileNotFoundError, ValueError) as error:
+        raise type(error)(f"val_dataset_root {root} is not a usable validation set: {error}") from None
 
 
 def split_for(root: Path, preferred: str) -> str:

@@ -28,7 +28,13 @@ from rclpy.node import Node
 from retinaface_ros.ros.interfaces import import_interfaces
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.process_exit import exit_process
-from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretrained_kind, split_for
+from retinaface_ros.ros.trainer_goal import (
+    TrainerDefaults,
+    goal_to_job,
+    pretrained_kind,
+    split_for,
+    validation_dataset,
+)
 
 NODE_NAME = "retinaface_trainer"
 DEPLOY_TIMEOUT_SEC = 30.0
@@ -169,7 +175,7 @@ class TrainerNode(Node):
         dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
         val = None
         if job.val_dataset_root is not None:
-            val = WiderFaceDataset(job.val_dataset_root, [split_for(job.val_dataset_root, "val")])
+            val = validation_dataset(job.val_dataset_root)
         pretrained_backbone = None
         if job.pretrained_model is not None:
             if pretrained_kind(job.pretrained_model) == "model":
