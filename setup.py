@@ -32,6 +32,9 @@ setup(
     extras_require={
         "torch": ["torch>=2.1"],
         "onnx": ["onnx", "onnxruntime"],
+        "recording": ["rosbags", "av"],  # anonymize / detect-bag / export-dataset on bags and videos
+        "ray": ["ray", "rosbags", "av"],  # --ray: the recorded-data commands on a Ray cluster
+        "train": ["tensorboard", "matplotlib", "pyyaml"],  # TensorBoard logs, --plot figures, --yaml goals
         "test": ["pytest"],
     },
     zip_safe=False,

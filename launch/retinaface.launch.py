@@ -35,6 +35,7 @@ def _launch_setup(context, *args, **kwargs):
             "qos_reliability",
             "tracking",
             "detect_rate_hz",
+            "anonymize",
             "start_trainer",
             "use_rviz",
             "hri",
@@ -55,6 +56,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["tracking"] = _truthy(arg["tracking"])
     if arg["detect_rate_hz"]:
         overrides["detect_rate_hz"] = float(arg["detect_rate_hz"])
+    if arg["anonymize"]:
+        overrides["anonymize"] = arg["anonymize"]
     image_topic = arg["image_topic"]
     actions = [
         Node(
@@ -145,6 +148,12 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="",
                 description="with tracking: detector runs per second per camera, frames between are "
                 "tracked (0 = every frame; '' = from params_file)",
+            ),
+            DeclareLaunchArgument(
+                "anonymize",
+                default_value="",
+                description="image_anonymized with faces covered: off | blur | mosaic | solid "
+                "('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "start_trainer", default_value="false", description="also start trainer_node"

@@ -13,11 +13,19 @@ from retinaface_ros.commands import UsageError
 # ``register(subparsers)`` adds a parser whose ``func(args) -> int`` runs it.
 _COMMAND_MODULES = (
     "retinaface_ros.commands.detect",
+    "retinaface_ros.commands.evaluate",
     "retinaface_ros.commands.evaluate_predictions",
     "retinaface_ros.commands.export",
     "retinaface_ros.commands.bench",
     "retinaface_ros.commands.bench_node",
     "retinaface_ros.commands.track",
+    "retinaface_ros.commands.bench_tracking",
+    "retinaface_ros.commands.bench_hri",
+    "retinaface_ros.commands.anonymize",
+    "retinaface_ros.commands.detect_bag",
+    "retinaface_ros.commands.export_dataset",
+    "retinaface_ros.commands.train",
+    "retinaface_ros.commands.train_goal",
     "retinaface_ros.commands.echo",
     "retinaface_ros.commands.view",
 )
@@ -28,7 +36,12 @@ _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
     "onnxruntime": "onnxruntime: pip install onnxruntime",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
+    "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
+    "ray": "Ray (--ray): pip install ray (or pip install .[ray])",
     "av": "PyAV (video files): pip install av",
+    "motmetrics": "motmetrics (tracking benchmark): pip install motmetrics",
+    "matplotlib": "matplotlib for --plot: pip install matplotlib (or pip install .[train])",
+    "yaml": "PyYAML for --yaml: pip install pyyaml (or pip install .[train])",
 }
 
 
@@ -59,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"retinaface: error: {args.command} needs {_OPTIONAL[error.name]}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: no traceback
+        print(f"retinaface: {args.command} interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `retinaface detect ... | head`: the reader left; no traceback, no error line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -221,6 +221,10 @@ def test_labels_follow_the_box_size_and_can_be_switched(tmp_path) -> None:
     [
         (["bench", "--runs", "1", "--out"], "exists and is a FIFO, not a regular file"),
         (["bench-node", "--model", "{model}", "--output"], "exists and is a FIFO, not a regular file"),
+        (
+            ["bench-hri", "--model", "{model}", "--image", "{model}", "--output"],
+            "exists and is a FIFO, not a regular file",
+        ),
         (["export", "--model", "{model}", "--backbone", "mnet", "--out"], "exists and is not a folder"),
     ],
 )

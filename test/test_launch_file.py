@@ -116,6 +116,7 @@ def test_parameter_overrides_are_declared_parameters(tree):
         "qos_reliability",
         "tracking",
         "detect_rate_hz",
+        "anonymize",
         "hri",
     }
     assert overridden <= set(PARAMETER_NAMES)
@@ -144,6 +145,7 @@ def test_trainer_yaml_applies_in_any_namespace():
         "deploy_to",
         "image_size",
         "workdir",
+        "tensorboard_dir",
     }
 
 

@@ -63,7 +63,9 @@ def test_ids_deterministic_prefixed_and_random_never_repeat():
     random_ids = IdAllocator()
     drawn = [random_ids() for _ in range(2000)]
     assert len(set(drawn)) == 2000 and random_ids.issued == 2000
-    assert all(len(track_id) == 8 and int(track_id, 16) >= 0 for track_id in drawn)
+    # five lowercase letters: valid ROS name tokens, so REP 155 topics and TF frames carry the id unchanged
+    assert all(len(track_id) == 5 and track_id.isascii() and track_id.isalpha() for track_id in drawn)
+    assert all(track_id.islower() for track_id in drawn)
 
 
 # ---------------------------------------------------------------------------------------------- motion
@@ -316,3 +318,33 @@ def test_configure_applies_live_and_keeps_tracks_and_ids():
     assert tracker.update(0.2, faces([])) == []  # the new max_age_s applies
     with pytest.raises(ValueError, match="id_prefix"):
         tracker.configure(TrackerConfig(deterministic_ids=True, id_prefix="rear"))
+
+
+def test_association_leaves_a_face_out_rather_than_pairing_two_bad_matches():
+    """Track 1's face vanished and a new face appeared beside track 0: track 0 keeps its own face (no swap
+    that would give both tracks poor matches)."""
+    tracks = np.array([[546, 366, 584, 410], [515, 355, 543, 387]], float)
+    detections = np.array([[540, 359, 577, 403], [570, 368, 598, 407]], float)
+    match = associate(tracks, detections)
+    assert dict(zip(match.tracks.tolist(), match.detections.tolist(), strict=True)) == {0: 0}
+    assert match.unmatched_tracks.tolist() == [1] and match.unmatched_detections.tolist() == [1]
+
+
+def test_cost_matrix_matches_its_parts():
+    from retinaface_ros.tracking.association import (
+        DISTANCE_WEIGHT,
+        centre_distance_matrix,
+        cost_matrix,
+        iou_matrix,
+    )
+
+    rng = np.random.default_rng(5)
+    a = rng.uniform(0, 200, (30, 2))
+    b = rng.uniform(0, 200, (20, 2))
+    tracks = np.concatenate([a, a + rng.uniform(10, 40, (30, 2))], axis=1)
+    detections = np.concatenate([b, b + rng.uniform(10, 40, (20, 2))], axis=1)
+    cost = cost_matrix(tracks, detections)
+    iou, distance = iou_matrix(tracks, detections), centre_distance_matrix(tracks, detections)
+    allowed = cost < 1e6
+    np.testing.assert_allclose(cost[allowed], ((1 - iou) + DISTANCE_WEIGHT * distance)[allowed], rtol=1e-5)
+    assert (allowed == ((iou >= 0.1) | (distance <= 1.0))).all() and allowed.any() and not allowed.all()

@@ -9,7 +9,7 @@ import pytest
 
 from retinaface_ros.detections import Detections
 from retinaface_ros.tracking import FaceTracker, TrackerConfig
-from retinaface_ros.tracking.optical_flow import similarity_from_points, to_gray, track_points
+from retinaface_ros.tracking.optical_flow import similarities, to_gray, track_points
 
 FPS = 30.0
 CROP = (640, 480)
@@ -48,8 +48,20 @@ def test_track_points_recovers_a_known_shift(scene):
     moved, ok = track_points(before, after, points)
     assert ok.sum() >= 3
     np.testing.assert_allclose(moved[ok] - points[ok], np.broadcast_to(PAN, (ok.sum(), 2)), atol=0.3)
-    shift, scale = similarity_from_points(points[ok], moved[ok])
-    assert scale == pytest.approx(1.0, abs=0.02) and np.allclose(shift, PAN, atol=0.5)
+    shift, scale = similarities(points[None], moved[None], ok[None])
+    assert scale[0] == pytest.approx(1.0, abs=0.02) and np.allclose(shift[0], PAN, atol=0.5)
+
+
+def test_similarities_shift_and_scale_robust_to_a_bad_point():
+    grid = np.array([[x, y] for x in (0.0, 10.0, 20.0) for y in (0.0, 10.0, 20.0)])  # 9 points, as per track
+    before = np.stack([grid, grid])
+    after = before * 1.5 + [3.0, -2.0]
+    after[0, 1] = [90.0, 90.0]  # one point followed something else
+    ok = np.ones((2, 9), bool)
+    ok[1, 2:] = False  # two reliable points left
+    shift, scale = similarities(before, after, ok)
+    assert scale[0] == pytest.approx(1.5, abs=0.05) and np.allclose(shift[0], [3.0, -2.0], atol=1.0)
+    assert scale[1] == pytest.approx(1.5) and np.allclose(shift[1], [3.0, -2.0])
 
 
 def test_to_gray_accepts_camera_layouts_and_names_bad_ones():

@@ -48,10 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--image", type=Path, default=None, help="photo to cut frames from (default selfie)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON to this file")
     parser.add_argument("--json", action="store_true", help="print JSON only (the default output)")
+    parser.add_argument("--plot", type=Path, default=None, help="also draw the timing table (PNG)")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="measure nothing: --plot a report saved with --out"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        import matplotlib  # noqa: F401 - missing: one line before the work, not a traceback after it
+
+        from retinaface_ros.io.atomic_files import check_output_file
+
+        if args.plot.suffix.lower() != ".png":
+            raise UsageError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+        check_output_file(args.plot)  # refused before the benchmark runs, not after
+    if args.from_json is not None:
+        return _plot_saved(args)
     import torch
 
     from retinaface_ros.benchmark import matrix, runner
@@ -123,7 +137,34 @@ def run(args: argparse.Namespace) -> int:
                     _progress(group)
                     _write(args.out, rows, levers, args)
                     torch.set_num_threads(threads)
-    print(_write(args.out, rows, levers, args))
+    text = _write(args.out, rows, levers, args)
+    if args.plot is not None:
+        from retinaface_ros.benchmark.plot import plot_timings
+
+        print(f"# timings drawn in {plot_timings(json.loads(text), args.plot)}", file=sys.stderr)
+    print(text)
+    return 0
+
+
+def _plot_saved(args: argparse.Namespace) -> int:
+    """``--from-json REPORT --plot PNG``: draw a saved report."""
+    from retinaface_ros.benchmark.plot import plot_timings
+
+    if args.plot is None:
+        raise UsageError("--from-json needs --plot (it only draws a saved report)")
+    try:
+        report = json.loads(args.from_json.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--from-json: not found: {args.from_json}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UsageError(f"--from-json {args.from_json}: not a JSON benchmark report ({error})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("rows"), list):
+        raise UsageError(f"--from-json {args.from_json}: not a `retinaface bench` report (no 'rows' list)")
+    try:
+        path = plot_timings(report, args.plot, title=f"retinaface bench: {args.from_json.name}")
+    except (KeyError, TypeError) as error:
+        raise UsageError(f"--from-json {args.from_json}: a row lacks {error}") from None
+    print(f"timings drawn in {path}")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
 from retinaface_ros.evaluation.wider_protocol import (
     SETTINGS,
@@ -14,6 +15,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     load_ground_truth,
     load_predictions,
     match_images,
+    wider_pr_curves,
 )
 from retinaface_ros.validation import check_number
 
@@ -34,10 +36,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--iou-threshold", type=float, default=0.5, help="IoU for a match (default 0.5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--plot", default=None, help="also draw the easy/medium/hard PR curves (PNG)")
     parser.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        import matplotlib  # noqa: F401 - missing: one line before the work, not a traceback after it
+
+        from retinaface_ros.io.atomic_files import check_output_file
+
+        if not str(args.plot).lower().endswith(".png"):
+            raise ValueError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+        check_output_file(args.plot)  # a folder, device or FIFO: refused before evaluating
     check_number("--iou-threshold", args.iou_threshold, 0.0, 1.0, low_inclusive=False)
     start = time.perf_counter()
     predictions = load_predictions(args.predictions)
@@ -50,6 +61,12 @@ def handler(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     aps = evaluate_wider(predictions, ground_truth, iou_threshold=args.iou_threshold)
+    if args.plot is not None:
+        from retinaface_ros.evaluation.pr_plot import plot_pr_curves
+
+        curves = wider_pr_curves(predictions, ground_truth, iou_threshold=args.iou_threshold)
+        drawn = {setting: curve for setting, curve in curves.items() if curve is not None}
+        plot_pr_curves(drawn, aps, args.plot, title=f"{Path(args.predictions).name}: WIDER FACE val")
     seconds = time.perf_counter() - start
     if args.json:  # a setting without faces (NaN) is null
         values = {s: None if math.isnan(ap) else ap for s, ap in aps.items()}

@@ -1,7 +1,7 @@
 """Evaluation: the seed's recall, VOC AP, the official WIDER FACE protocol and learner evaluation."""
 
 from retinaface_ros.evaluation.evaluate import detect_tta, evaluate_learner, pyramid_factors
-from retinaface_ros.evaluation.metrics import average_precision, recall
+from retinaface_ros.evaluation.metrics import average_precision, precision_recall_curve, recall
 from retinaface_ros.evaluation.wider_protocol import (
     SETTINGS,
     WiderGroundTruth,
@@ -10,6 +10,7 @@ from retinaface_ros.evaluation.wider_protocol import (
     load_ground_truth,
     load_predictions,
     voc_ap,
+    wider_pr_curves,
     write_predictions,
 )
 
@@ -23,8 +24,10 @@ __all__ = [
     "evaluate_wider",
     "load_ground_truth",
     "load_predictions",
+    "precision_recall_curve",
     "pyramid_factors",
     "recall",
     "voc_ap",
+    "wider_pr_curves",
     "write_predictions",
 ]

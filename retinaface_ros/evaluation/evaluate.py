@@ -20,8 +20,13 @@ from typing import Any
 import numpy as np
 
 from retinaface_ros.datasets import mirror_boxes_and_landmarks
-from retinaface_ros.evaluation.metrics import average_precision, recall
-from retinaface_ros.evaluation.wider_protocol import evaluate_wider, load_ground_truth, write_predictions
+from retinaface_ros.evaluation.metrics import average_precision, precision_recall_curve, recall
+from retinaface_ros.evaluation.wider_protocol import (
+    load_ground_truth,
+    voc_ap,
+    wider_pr_curves,
+    write_predictions,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +115,8 @@ def evaluate_learner(
     threshold: float = DETECTION_THRESHOLD,
     nms_threshold: float = TTA_NMS_THRESHOLD,
     seed: int = 0,
-) -> dict[str, float | int]:
+    return_curves: bool = False,
+) -> dict[str, Any]:
     """Run ``learner`` over ``dataset`` (a :class:`~retinaface_ros.datasets.DetectionDataset`) and score it.
 
     Returns ``recall`` (the seed's: best IoU > 0.5, all images count), ``ap`` (VOC AP at IoU 0.5),
@@ -119,6 +125,8 @@ def evaluate_learner(
     ``ground_truth_dir`` or ``dataset.ground_truth_dir`` holds the .mat files. ``use_subset`` evaluates
     ``subset_size`` distinct images drawn with ``seed``.
     ``predictions_dir`` also writes the detections in the WIDER txt layout (``<event>/<image>.txt``).
+    ``return_curves`` adds ``pr_curves``: ``{'all': (recall, precision), 'easy': ..., ...}`` arrays (the
+    curves the APs are the areas under; a WIDER setting without faces is left out).
     """
     if not callable(getattr(learner, "detect_arrays", None)):
         raise TypeError(f"learner must provide detect_arrays(...), got {type(learner).__name__}")
@@ -152,7 +160,10 @@ def evaluate_learner(
         name = dataset.name(index) if hasattr(dataset, "name") else f"images/{index}"
         predictions[name] = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2], scores])
 
-    results: dict[str, float | int] = {
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if return_curves and (curve := precision_recall_curve(detections, ground_truth)) is not None:
+        curves["all"] = curve
+    results: dict[str, Any] = {
         "recall": recall(detections, ground_truth),
         "ap": average_precision(detections, ground_truth),
         "num_images": len(indices),
@@ -163,8 +174,11 @@ def evaluate_learner(
     if wider_gt is not None:
         covered = wider_gt.subset(set(predictions))
         if len(covered):
-            aps = evaluate_wider(predictions, covered)
-            results.update({f"ap_{setting}": ap for setting, ap in aps.items()})
+            wider_curves = wider_pr_curves(predictions, covered)
+            for setting, curve in wider_curves.items():
+                results[f"ap_{setting}"] = math.nan if curve is None else voc_ap(*curve)
+                if return_curves and curve is not None:
+                    curves[setting] = curve
         elif explicit_gt:
             raise ValueError(f"none of the evaluated images is in the WIDER ground truth at {gt_dir}")
         else:
@@ -172,4 +186,6 @@ def evaluate_learner(
                 "WIDER ground truth at %s covers none of the evaluated images; no easy/medium/hard AP", gt_dir
             )
     results["seconds"] = time.perf_counter() - start
+    if return_curves:
+        results["pr_curves"] = curves
     return results

@@ -55,6 +55,15 @@ def average_precision(
 ) -> float:
     """VOC all-point AP of detections (per image ``K x 5``: x1, y1, x2, y2, score) against faces (``N x 4``);
     0.0 when there are no faces."""
+    curve = precision_recall_curve(detections, ground_truth, iou_threshold)
+    return 0.0 if curve is None else voc_ap(*curve)
+
+
+def precision_recall_curve(
+    detections: Sequence[np.ndarray], ground_truth: Sequence[np.ndarray], iou_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(recall, precision) after each detection in score order, as :func:`average_precision` integrates it;
+    None when there are no faces or no detections."""
     _check_lengths(detections, ground_truth)
     all_scores: list[np.ndarray] = []
     all_tp: list[np.ndarray] = []
@@ -78,10 +87,10 @@ def average_precision(
         all_scores.append(dets[:, 4])
         all_tp.append(tp)
     if total == 0 or not all_scores:
-        return 0.0
+        return None
     scores = np.concatenate(all_scores)
     order = np.argsort(-scores, kind="stable")
     tp = np.concatenate(all_tp)[order]
     tp_cum = np.cumsum(tp)
     fp_cum = np.cumsum(~tp)
-    return voc_ap(tp_cum / total, tp_cum / np.maximum(tp_cum + fp_cum, 1))
+    return tp_cum / total, tp_cum / np.maximum(tp_cum + fp_cum, 1)

@@ -254,6 +254,19 @@ def evaluate_wider(
     raises instead). Predictions for images outside the ground truth are ignored. A setting none of whose
     faces is among the ground truth's images (a part of the set) has AP NaN.
     """
+    curves = wider_pr_curves(predictions, ground_truth, iou_threshold, thresh_num, strict)
+    return {s: math.nan if curve is None else voc_ap(*curve) for s, curve in curves.items()}
+
+
+def wider_pr_curves(
+    predictions: Mapping[str, np.ndarray],
+    ground_truth: str | os.PathLike | WiderGroundTruth,
+    iou_threshold: float = 0.5,
+    thresh_num: int = THRESH_NUM,
+    strict: bool = False,
+) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """Per setting the official evaluation's (recall, precision) at its ``thresh_num`` score thresholds
+    (None for a setting without faces); :func:`evaluate_wider`'s AP is the area under each."""
     gt = ground_truth if isinstance(ground_truth, WiderGroundTruth) else load_ground_truth(ground_truth)
     preds = _validated(predictions)
     normalize_scores(preds)  # over every prediction, as the reference does
@@ -293,16 +306,16 @@ def evaluate_wider(
                 iou_threshold,
             )
 
-    aps: dict[str, float] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
     for s in SETTINGS:
         if face_counts[s] == 0:
-            aps[s] = math.nan
+            curves[s] = None
             continue
         proposals, recalled = pr_curves[s][:, 0], pr_curves[s][:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             precision = np.where(proposals > 0, recalled / np.where(proposals > 0, proposals, 1.0), 0.0)
-        aps[s] = voc_ap(recalled / face_counts[s], precision)
-    return aps
+        curves[s] = (recalled / face_counts[s], precision)
+    return curves
 
 
 def _read_prediction_txt(path: Path) -> tuple[str, np.ndarray]:

@@ -35,6 +35,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from retinaface_ros.ros import messages
+from retinaface_ros.ros.anonymized_output import AnonymizedOutput
 from retinaface_ros.ros.frame_slot import FrameSlot, Worker
 from retinaface_ros.ros.heap_bound import HeapBound
 from retinaface_ros.ros.hri_publishers import HriPublishers, hri_settings
@@ -150,6 +151,7 @@ class DetectorNode(LifecycleNode):
         self.model: LoadedModel | None = None
         self.stats = Stats()
         self.tracking = TrackingStage()  # one tracker per camera, kept for the node's lifetime (ids)
+        self.anonymized = AnonymizedOutput()  # image_anonymized (parameter anonymize)
         self._slot: FrameSlot[Frame] = FrameSlot()
         self._worker: Worker | None = None
         self._model_lock = threading.Lock()
@@ -240,6 +242,7 @@ class DetectorNode(LifecycleNode):
                 "detections": publisher(vm.Detection2DArray, f"{prefix}detections", OUTPUT_QOS),
                 "faces": publisher(self._face_array_type, f"{prefix}faces", OUTPUT_QOS),
                 "image_annotated": publisher(Image, f"{prefix}image_annotated", OUTPUT_QOS),
+                **self.anonymized.create_publishers(publisher, self.params, prefix, OUTPUT_QOS),
             }
             for prefix in self.params.topic_prefixes
         ]
@@ -275,6 +278,7 @@ class DetectorNode(LifecycleNode):
         self.stats.reset()
         self._stages.reset()
         self.tracking.reset()
+        self.anonymized.reset()
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
@@ -487,9 +491,10 @@ class DetectorNode(LifecycleNode):
                 return
             start = time.perf_counter()
             try:
+                threshold = self.anonymized.detection_threshold(params)  # lower when anonymising
                 found = (
                     model.learner.detect_arrays_batch(
-                        images, params.threshold, params.nms_threshold, params.scales, params.mask_thresh
+                        images, threshold, params.nms_threshold, params.scales, params.mask_thresh
                     )
                     if images
                     else []
@@ -497,6 +502,9 @@ class DetectorNode(LifecycleNode):
             except Exception as error:
                 shapes = ", ".join(str(image.shape) for image in images)
                 self._reject(f"inference failed on {shapes}: {error!r}", frames=len(images))
+                for (frame, image), wanted in zip(batch, detect, strict=True):  # fail closed
+                    if wanted and frame.camera < len(self._outputs):
+                        self.anonymized.publish_failed(frame, image, params, self._outputs[frame.camera])
                 return
             inference_s = time.perf_counter() - start
         if images:
@@ -523,8 +531,10 @@ class DetectorNode(LifecycleNode):
         outputs = self._outputs
         if frame.camera >= len(outputs) or not self._active:
             return
-        detections, ids = self.tracking.follow(frame.camera, _stamp_s(frame), detections, image)
         pubs = outputs[frame.camera]
+        self.anonymized.publish(frame, image, detections, _stamp_s(frame), params, pubs)
+        detections = self.anonymized.published_detections(params, detections)
+        detections, ids = self.tracking.follow(frame.camera, _stamp_s(frame), detections, image)
         pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs, ids=ids))
         pubs["faces"].publish(
             messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type, ids)
@@ -539,7 +549,9 @@ class DetectorNode(LifecycleNode):
                 draw_track_ids(canvas, detections, ids)
             annotated.publish(bgr8_to_imgmsg(canvas, "bgr8", header))
         if self._hri is not None:
-            self._hri.on_frame(frame.camera, header, image, detections)
+            self._hri.on_frame(
+                frame.camera, header, image, detections, tracks=self.tracking.published_tracks(frame.camera)
+            )
 
     def _record_stages(
         self, frame: Frame, taken: float, convert_s: float, inference_s: float, publish_s: float
@@ -594,6 +606,7 @@ class DetectorNode(LifecycleNode):
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
             "inputs": ", ".join(subscription.topic_name for subscription in self._input_subscriptions),
             **self.tracking.diagnostics(),
+            **(self.anonymized.diagnostics() if self.anonymized.enabled(self.params) else {}),
         }
         if self._hri is not None:
             extra.update(self._hri.diagnostics())

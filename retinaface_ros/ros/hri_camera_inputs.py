@@ -40,10 +40,9 @@ def depth_array(msg: Any) -> np.ndarray:
         raise ValueError(
             f"depth image {width}x{height} (step {step}) does not match its {len(msg.data)} bytes"
         )
-    rows = np.frombuffer(bytes(msg.data), np.uint8, count=step * height).reshape(height, step)
-    return (
-        rows[:, : width * dtype.itemsize].view(dtype).reshape(height, width).astype(dtype.newbyteorder("="))
-    )
+    rows = np.frombuffer(msg.data, np.uint8, count=step * height).reshape(height, step)  # no copy
+    pixels = rows[:, : width * dtype.itemsize].view(dtype).reshape(height, width)
+    return pixels.astype(dtype.newbyteorder("="), copy=False)
 
 
 class CameraInputs:

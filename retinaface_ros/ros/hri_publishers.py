@@ -1,6 +1,6 @@
 """REP 155 (ROS4HRI) face publishing for the detector node: ``/humans/faces/tracked`` every processed frame,
 per face ``/humans/faces/<id>/{roi,cropped,aligned,landmarks}``, ``face_<id>`` / ``gaze_<id>`` on /tf and
-``detections_3d`` when the camera's intrinsics are known.
+``detections_3d`` (while subscribed) when the camera's intrinsics are known.
 
 The ids are the face tracker's (one tracker per camera, ids unique across cameras). A face's publishers are
 made when its track is confirmed and removed ``linger_s`` after the track ends (REP 155: a face id is
@@ -14,14 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import cv2
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from retinaface_ros.detections import Detections
-from retinaface_ros.hri import CameraIntrinsics, DepthError, aligned_face, cropped_face, estimate_face_pose
+from retinaface_ros.hri import DepthError, aligned_face, cropped_face, estimate_face_pose
 from retinaface_ros.hri.depth import check_depth, depth_at
 from retinaface_ros.ros import face_tf, hri_messages
 from retinaface_ros.ros.hri_camera_inputs import CameraInputs, depth_array, sibling_topic, stamp_ns
@@ -35,6 +36,15 @@ FACE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=H
 TRACKED_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 SENSOR_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
+
+
+class FaceObservation(NamedTuple):
+    """One face to publish: a confirmed track's smoothed box and landmarks, from the node's tracker."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2 pixels
+    landmarks: np.ndarray  # (5, 2) pixels
+    score: float
+    class_id: int
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class HriCamera:
     camera_info_topic: str = ""
     ids: list[str] = field(default_factory=list)
     warned_no_camera_info: bool = False
+    problem_3d: str = "no frame processed yet"  # why the latest frame had no 3D outputs ('' = it had them)
 
 
 class HriPublishers:
@@ -117,8 +128,18 @@ class HriPublishers:
         ]
         self._faces: dict[str, FaceTopics] = {}
         self.counts = dict.fromkeys(
-            ("frames", "frames_3d", "frames_2d_only", "depth_paired", "depth_refused", "depth_unpaired"), 0
-        ) | dict.fromkeys(("faces_created", "faces_removed"), 0)
+            (
+                "frames",
+                "frames_3d",
+                "frames_2d_only",
+                "depth_paired",
+                "depth_refused",
+                "depth_unpaired",
+                "faces_created",
+                "faces_removed",
+            ),
+            0,
+        )
 
     # ------------------------------------------------------------------------------------------ inputs
     def subscribe(self, image_topics: Sequence[str], compressed: bool) -> None:
@@ -164,27 +185,39 @@ class HriPublishers:
         header: Any,
         image: np.ndarray,
         detections: Detections | None,
+        ids: Sequence[str] | None = None,
         tracks: Sequence[Track] | None = None,
     ) -> None:
-        """One processed frame of one camera: ``tracks`` from the node's tracker when it has one, else this
-        object's tracker follows ``detections``."""
+        """One processed frame of one camera. The faces are the node's confirmed tracks when it tracks
+        (``detections`` with their track ``ids``), or ``tracks`` as given, else this object's own tracker
+        follows ``detections`` (the node's ``tracking`` off)."""
         if camera_index >= len(self._cameras):
             return
         camera = self._cameras[camera_index]
         stamp = stamp_ns(header)
-        if tracks is None:
-            stamp_s = stamp / 1e9 if stamp > 0 else time.monotonic()
-            tracks = camera.tracker.update(stamp_s, detections, image)
-        confirmed = [track for track in tracks if track.confirmed]
-        ids = [hri_messages.face_id(track.track_id) for track in confirmed]
-        camera.ids = ids
+        if ids is not None and detections is not None:
+            track_ids = list(ids)
+            faces: list[Any] = [
+                FaceObservation(box, points, float(score), int(class_id))
+                for box, points, score, class_id in zip(
+                    detections.boxes, detections.landmarks, detections.scores, detections.classes, strict=True
+                )
+            ]
+        else:
+            if tracks is None:
+                stamp_s = stamp / 1e9 if stamp > 0 else time.monotonic()
+                tracks = camera.tracker.update(stamp_s, detections, image)
+            faces = [track for track in tracks if track.confirmed]
+            track_ids = [track.track_id for track in faces]
+        face_ids = [hri_messages.face_id(track_id) for track_id in track_ids]
+        camera.ids = face_ids
         self.counts["frames"] += 1
         self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, self._all_ids()))
         image_hw = image.shape[:2]
-        for face, track in zip(ids, confirmed, strict=True):
-            self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, track)
-        self._publish_3d(camera, header, image_hw, stamp, ids, confirmed)
-        self._expire(camera_index, set(ids))
+        for face, observed in zip(face_ids, faces, strict=True):
+            self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, observed)
+        self._publish_3d(camera, header, image_hw, stamp, face_ids, faces)
+        self._expire(camera_index, set(face_ids))
 
     def _all_ids(self) -> list[str]:
         return [face for camera in self._cameras for face in camera.ids]
@@ -206,7 +239,12 @@ class HriPublishers:
         return topics
 
     def _publish_2d(
-        self, topics: FaceTopics, header: Any, image: np.ndarray, image_hw: tuple[int, int], track: Track
+        self,
+        topics: FaceTopics,
+        header: Any,
+        image: np.ndarray,
+        image_hw: tuple[int, int],
+        track: Track | FaceObservation,
     ) -> None:
         templates = topics.templates
         if not templates:
@@ -236,15 +274,17 @@ class HriPublishers:
         image_hw: tuple[int, int],
         stamp: int,
         ids: Sequence[str],
-        tracks: Sequence[Track],
+        tracks: Sequence[Track | FaceObservation],
     ) -> None:
         intrinsics, problem = camera.inputs.camera(image_hw)
+        camera.problem_3d = problem
         if intrinsics is None:
             self.counts["frames_2d_only"] += 1
             self._warn_no_3d(camera, problem)
             return
         depth, encoding = self._depth(camera, stamp, image_hw)
         transforms, detections = [], []
+        want_3d_detections = camera.detections_3d.get_subscription_count() > 0  # TF always, this on demand
         for face, track in zip(ids, tracks, strict=True):
             depth_m = None
             if depth is not None:
@@ -255,8 +295,14 @@ class HriPublishers:
                     self.counts["depth_refused"] += 1
                     self._warn(f"REP 155 depth ignored: {error}")
                     depth = None
-            pose = estimate_face_pose(track.landmarks, intrinsics, depth_m)
+            try:
+                pose = estimate_face_pose(track.landmarks, intrinsics, depth_m)
+            except (cv2.error, ValueError, np.linalg.LinAlgError) as error:  # e.g. non-finite landmarks
+                self._warn(f"REP 155: no 3D pose for face {face}: {error}")
+                continue
             transforms += face_tf.face_transforms(header, face, pose)
+            if not want_3d_detections:
+                continue
             class_name = CLASS_NAMES[track.class_id] if 0 <= track.class_id < len(CLASS_NAMES) else "face"
             detections.append(
                 face_tf.detection_3d(
@@ -265,12 +311,13 @@ class HriPublishers:
             )
         if transforms:
             self._tf_pub.publish(face_tf.tf_message(self._tf_type, transforms))
-        array = self._vision_msgs.Detection3DArray(header=header, detections=detections)
-        camera.detections_3d.publish(array)
+        if want_3d_detections:
+            array = self._vision_msgs.Detection3DArray(header=header, detections=detections)
+            camera.detections_3d.publish(array)
         self.counts["frames_3d"] += 1
 
     @staticmethod
-    def _depth_radius(track: Track) -> float:
+    def _depth_radius(track: Track | FaceObservation) -> float:
         """Half a fifth of the eye distance: the patch between the eyes, on the nose bridge."""
         eyes = np.asarray(track.landmarks, np.float64)[:2]
         return max(1.0, 0.1 * float(np.linalg.norm(eyes[1] - eyes[0])))
@@ -329,12 +376,7 @@ class HriPublishers:
         values = {f"hri_{name}": str(count) for name, count in self.counts.items()}
         values["hri_faces"] = str(len(self._all_ids()))
         values["hri_face_topics"] = str(len(self._faces))
-        problems = [
-            f"{c.camera_info_topic}: {problem}"
-            for c in self._cameras
-            for _, problem in [c.inputs.camera(_intrinsics_size(c.inputs.intrinsics))]
-            if problem
-        ]
+        problems = [f"{c.camera_info_topic}: {c.problem_3d}" for c in self._cameras if c.problem_3d]
         values["hri_3d"] = "; ".join(problems) or "ok"
         return values
 
@@ -353,7 +395,3 @@ class HriPublishers:
 
     def depth_received(self, camera_index: int) -> int:
         return self._cameras[camera_index].inputs.depth_count
-
-
-def _intrinsics_size(intrinsics: CameraIntrinsics | None) -> tuple[int, int]:
-    return (intrinsics.height, intrinsics.width) if intrinsics is not None else (0, 0)

@@ -19,6 +19,9 @@ from retinaface_ros.model.config import BACKBONES
 from retinaface_ros.validation import check_scales
 
 RELIABILITIES = ("auto", "best_effort", "reliable")
+ANONYMIZE_METHODS = ("off", "blur", "mosaic", "solid")  # image_anonymized (retinaface_ros.privacy)
+ANONYMIZE_SHAPES = ("ellipse", "box")
+ANONYMIZE_ON_FAILURE = ("drop", "blur_all")
 FP16_MODES = ("auto", "true", "false")
 HRI_ALIGNED_STYLES = ("face", "arcface")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -167,6 +170,31 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "With detect_rate_hz: move tracks between detector runs by Lucas-Kanade optical flow",
         live=True,
     ),
+    ParamSpec(
+        "anonymize",
+        "off",
+        "Publish image_anonymized (and image_anonymized/compressed for compressed input) with faces "
+        "covered: off | blur | mosaic | solid",
+    ),
+    ParamSpec("anonymize_shape", "ellipse", "Covered shape: ellipse | box", live=True),
+    ParamSpec("anonymize_scale", 1.3, "Box enlargement about its centre", live=True, float_range=(1.0, 4.0)),
+    ParamSpec(
+        "anonymize_threshold",
+        0.3,
+        "Score threshold for covering faces (recall-biased; the detector runs at the lower of this and "
+        "threshold, detections/faces still use threshold)",
+        live=True,
+        float_range=(0.01, 1.0),
+    ),
+    ParamSpec(
+        "anonymize_on_failure",
+        "drop",
+        "A frame whose inference failed: drop (not published) | blur_all (published entirely blurred)",
+        live=True,
+    ),
+    ParamSpec(
+        "jpeg_quality", 90, "JPEG quality of image_anonymized/compressed", live=True, int_range=(1, 100)
+    ),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages", float_range=(0.05, 60.0)),
     ParamSpec(
         "autostart", True, "main() configures and activates the node itself (no lifecycle manager needed)"
@@ -301,6 +329,12 @@ class DetectorParams:
     smoothing_d_cutoff: float
     detect_rate_hz: float
     optical_flow: bool
+    anonymize: str
+    anonymize_shape: str
+    anonymize_scale: float
+    anonymize_threshold: float
+    anonymize_on_failure: str
+    jpeg_quality: int
     diagnostics_period: float
     autostart: bool
     hri: bool
@@ -337,6 +371,9 @@ class DetectorParams:
                 out[name] = _as_str(name, value)
         _as_str("backbone", out["backbone"], BACKBONES)
         _as_str("qos_reliability", out["qos_reliability"], RELIABILITIES)
+        _as_str("anonymize", out["anonymize"], ANONYMIZE_METHODS)
+        _as_str("anonymize_shape", out["anonymize_shape"], ANONYMIZE_SHAPES)
+        _as_str("anonymize_on_failure", out["anonymize_on_failure"], ANONYMIZE_ON_FAILURE)
         _as_str("hri_aligned", out["hri_aligned"], HRI_ALIGNED_STYLES)
         if not _DEVICE.match(out["device"]):
             raise ParameterError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {out['device']!r}")

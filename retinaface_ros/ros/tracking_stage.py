@@ -17,6 +17,7 @@ from retinaface_ros.ros.params import DetectorParams
 from retinaface_ros.tracking import (
     FaceTracker,
     SmoothingConfig,
+    Track,
     TrackerConfig,
     TrackerStats,
     tracks_to_detections,
@@ -53,6 +54,7 @@ class TrackingStage:
         self._cameras: tuple[str, ...] = ("",)
         self._params: DetectorParams | None = None
         self._last_detection: dict[int, float] = {}
+        self._published: dict[int, list[Track]] = {}  # per camera: the tracks of its latest follow()
 
     def configure(self, params: DetectorParams) -> None:
         """Apply (validated) parameters: at configure and on every live change."""
@@ -104,10 +106,17 @@ class TrackingStage:
         detections as they are and no ids. ``detections=None``: the detector skipped this frame."""
         with self._lock:
             if detections is not None and not self.enabled:
+                self._published.pop(camera, None)
                 return detections, None
             tracker = self._trackers[self._cameras[camera]]
-            tracks = tracker.update(stamp_s, detections, image)
-        return tracks_to_detections([track for track in tracks if track.confirmed])
+            confirmed = [track for track in tracker.update(stamp_s, detections, image) if track.confirmed]
+            self._published[camera] = confirmed
+        return tracks_to_detections(confirmed)
+
+    def published_tracks(self, camera: int) -> list[Track] | None:
+        """The confirmed tracks the latest :meth:`follow` of ``camera`` published (for the REP 155 outputs,
+        so their ids are the same), or None when it did not track."""
+        return self._published.get(camera)
 
     def diagnostics(self) -> dict[str, str]:
         """Tracking counters summed over the cameras, for /diagnostics."""

@@ -1,8 +1,9 @@
 """Train goal → learner / fit arguments: a pure function (no rclpy, no tensors), testable anywhere.
 
 The goal follows ``retinaface_interfaces/action/Train``: empty strings and 0 mean "the trainer's default",
-except ``val_after`` (0 disables validation) and ``checkpoint_after_iter`` (0 = every epoch). Negative or
-non-finite numbers abort the goal with the reason; the bounds are :mod:`retinaface_ros.validation`'s.
+e.g. ``val_after`` (0 = every epoch when there is a validation set) and ``checkpoint_after_iter`` (0 = every
+epoch). Negative or non-finite numbers abort the goal with the reason; the bounds are
+:mod:`retinaface_ros.validation`'s.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def goal_to_job(
         "flip": bool(goal.flip),
         "checkpoint_after_iter": numbers["checkpoint_after_iter"] or 1,
         "checkpoint_load_iter": numbers["checkpoint_load_iter"],
-        "val_after": numbers["val_after"] if val_root is not None else 0,
+        # a validation set without val_after: validate after every epoch
+        "val_after": (numbers["val_after"] or 1) if val_root is not None else 0,
         "log_after": defaults.log_after,
         "temp_path": str(output / "checkpoints"),
         "device": resolve_device(goal.device, defaults.default_device, cuda_available),

@@ -49,14 +49,15 @@ def _descriptor(description: str, ptype: int, int_min: int | None = None) -> Par
 
 
 class TrainerNode(Node):
-    """Action server ``train``; parameters log_after, default_device, deploy_to, image_size, workdir."""
+    """Action server ``train``; parameters log_after, default_device, deploy_to, image_size, workdir,
+    tensorboard_dir."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._train_type = import_interfaces()[2]
         integer, string = ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_STRING
         self.declare_parameter(
-            "log_after", 20, _descriptor("Feedback every this many iterations", integer, 1)
+            "log_after", 20, _descriptor("Feedback and a log line every this many iterations", integer, 1)
         )
         self.declare_parameter(
             "default_device",
@@ -83,6 +84,11 @@ class TrainerNode(Node):
             _descriptor(
                 "Folder for runs whose goal has no output_path ('' = ~/.ros/retinaface_training)", string
             ),
+        )
+        self.declare_parameter(
+            "tensorboard_dir",
+            "",
+            _descriptor("TensorBoard event files of each run ('' = <output_path>/tensorboard)", string),
         )
         self._group = ReentrantCallbackGroup()
         self._lock = threading.Lock()
@@ -131,6 +137,7 @@ class TrainerNode(Node):
         self._idle.clear()  # from here on destroy_node waits for this run (not for a goal never started)
         result = self._train_type.Result()
         result.val_recall = -1.0
+        result.final_loss = float("nan")  # as the action says: NaN until an epoch completed
         try:
             self._run(goal_handle, result)
         except BaseException as error:  # noqa: BLE001 - every failure aborts the goal, the node stays up
@@ -169,6 +176,8 @@ class TrainerNode(Node):
         from retinaface_ros.datasets import WiderFaceDataset
         from retinaface_ros.learner import RetinaFaceLearner, cuda_available
         from retinaface_ros.training import fit
+        from retinaface_ros.training.progress_log import ProgressLog
+        from retinaface_ros.training.tensorboard_log import TensorBoardLog
 
         job = goal_to_job(goal_handle.request, self._defaults(), cuda_available())
         learner = RetinaFaceLearner(**job.learner_kwargs)
@@ -190,9 +199,15 @@ class TrainerNode(Node):
         )
         state = {"val_recall": -1.0}
         feedback_type = self._train_type.Feedback
+        log = ProgressLog(self.get_logger().info)
+        board_dir = str(self.get_parameter("tensorboard_dir").value).strip()
+        board = TensorBoardLog.create(board_dir or job.output_path / "tensorboard", learner, val)
 
         def on_progress(info: dict) -> None:
             state["val_recall"] = info["val_recall"]
+            log(info)
+            if board is not None:
+                board(info)
             if self._stopping():
                 return  # the feedback publisher may be gone; the run stops at the next iteration
             try:
@@ -218,18 +233,22 @@ class TrainerNode(Node):
             )
 
         started = time.monotonic()
-        history = fit(
-            learner,
-            dataset,
-            val_dataset=val,
-            from_scratch=job.from_scratch,
-            silent=True,
-            verbose=False,
-            image_size=job.image_size,
-            pretrained_backbone=pretrained_backbone,
-            callback=on_progress,
-            should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
-        )
+        try:
+            history = fit(
+                learner,
+                dataset,
+                val_dataset=val,
+                from_scratch=job.from_scratch,
+                silent=True,
+                verbose=False,
+                image_size=job.image_size,
+                pretrained_backbone=pretrained_backbone,
+                callback=on_progress,
+                should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
+            )
+        finally:
+            if board is not None:
+                board.close()
         history["seconds"] = time.monotonic() - started
         result.epochs_completed = int(history["epochs_completed"])
         result.final_loss = float(history["loss"][-1]) if history["loss"] else float("nan")

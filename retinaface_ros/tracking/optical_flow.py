@@ -48,15 +48,19 @@ def track_points(
     return moved, ok
 
 
-def similarity_from_points(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Shift (2,) and scale with ``after ≈ scale * before + shift`` for points that moved (K×2 each), from
-    medians so one bad point does not matter; None when fewer than 2 points."""
-    if len(before) < 2:
-        return None
-    centre_before, centre_after = np.median(before, axis=0), np.median(after, axis=0)
-    spread_before = np.linalg.norm(before - centre_before, axis=1)
-    spread_after = np.linalg.norm(after - centre_after, axis=1)
-    usable = spread_before > 1.0
-    scale = float(np.median(spread_after[usable] / spread_before[usable])) if usable.any() else 1.0
-    scale = float(np.clip(scale, 0.5, 2.0))
-    return centre_after - centre_before * scale, scale
+def similarities(before: np.ndarray, after: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of N point sets that moved ``before`` → ``after`` (N×K×2, reliable where ``ok``, N×K, at least
+    two per set), the shift (N×2) and scale (N) with ``after ≈ scale * before + shift``, from medians so that
+    one bad point does not matter. Scales stay in [0.5, 2]."""
+    if not len(before):
+        return np.zeros((0, 2)), np.zeros(0)
+    mask = ok[..., None]
+    centre_before = np.nanmedian(np.where(mask, before, np.nan), axis=1)
+    centre_after = np.nanmedian(np.where(mask, after, np.nan), axis=1)
+    spread_before = np.linalg.norm(before - centre_before[:, None], axis=2)
+    spread_after = np.linalg.norm(after - centre_after[:, None], axis=2)
+    usable = ok & (spread_before > 1.0)
+    ratios = np.where(usable, spread_after / np.maximum(spread_before, 1.0), np.nan)
+    ratios[~usable.any(axis=1)] = 1.0  # no spread to measure: no scale change
+    scale = np.clip(np.nanmedian(ratios, axis=1), 0.5, 2.0)
+    return centre_after - centre_before * scale[:, None], scale

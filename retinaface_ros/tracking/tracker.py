@@ -218,20 +218,16 @@ class FaceTracker:
         before = np.concatenate([corners, previous_landmarks], axis=1)  # N×9×2
         after, ok = optical_flow.track_points(self._previous_gray, gray, before.reshape(-1, 2))
         after, ok = after.reshape(count, 9, 2).astype(np.float64), ok.reshape(count, 9)
-        moved_index, moved_boxes = [], []
-        for row in np.flatnonzero(ok.sum(axis=1) >= MIN_FLOW_POINTS):
-            good = ok[row]
-            motion = optical_flow.similarity_from_points(before[row, good], after[row, good])
-            if motion is None:
-                continue
-            shift, scale = motion
-            moved_boxes.append(previous_boxes[row] * scale + np.tile(shift, 2))
-            moved_index.append(tracks[row])
-            followed = good[4:]
-            landmarks[row] = previous_landmarks[row] * scale + shift
-            landmarks[row, followed] = after[row, 4:][followed]
-        if moved_index:
-            self._kalman.update(np.array(moved_index), np.array(moved_boxes), noise=FLOW_NOISE)
+        followed = ok.sum(axis=1) >= MIN_FLOW_POINTS
+        if not followed.any():
+            return
+        rows = np.flatnonzero(followed)
+        shift, scale = optical_flow.similarities(before[rows], after[rows], ok[rows])
+        moved_boxes = previous_boxes[rows] * scale[:, None] + np.tile(shift, 2)
+        moved_landmarks = previous_landmarks[rows] * scale[:, None, None] + shift[:, None]
+        points_ok = ok[rows, 4:, None]  # landmarks that followed take their own flow
+        landmarks[rows] = np.where(points_ok, after[rows, 4:], moved_landmarks)
+        self._kalman.update(tracks[rows], moved_boxes, noise=FLOW_NOISE)
 
     def _drop_lost(self, stamp_s: float, detected: bool) -> None:
         """Delete tracks too long without a detection, tentative ones missed on a detector frame, and

@@ -510,14 +510,14 @@ class _TrainingRun:
         self.scheduler.step()
         if learner.val_after and self.val_dataset is not None and (epoch + 1) % learner.val_after == 0:
             self._validate(epoch)
+        validated = self.history.get("val_epoch", [None])[-1] == epoch + 1
         if options.verbose:
-            validated = self.history.get("val_epoch", [None])[-1] == epoch + 1
             extra = f", val recall {self.val_recall:.3f}" if validated else ""
             print(
                 f"epoch {epoch + 1}/{learner.epochs}: loss {means[0]:.4f} (box {means[1]:.4f}, class "
                 f"{means[2]:.4f}, landmarks {means[3]:.4f}), lr {lr:g}{extra}"
             )
-        self._report("epoch_end", epoch, max(iteration, 0), means)
+        self._report("epoch_end", epoch, max(iteration, 0), means, validated=validated)
         if learner.checkpoint_after_iter and (epoch + 1) % learner.checkpoint_after_iter == 0:
             self.last_checkpoint = self._save(epoch + 1) or self.last_checkpoint
         return False
@@ -547,6 +547,7 @@ class _TrainingRun:
             metrics = self.learner.eval(self.val_dataset, verbose=False, pyramid=False, flip=False)
             self.val_recall = float(metrics["recall"])
             self.history.setdefault("val_recall", []).append(self.val_recall)
+            self.history.setdefault("val_ap", []).append(float(metrics["ap"]))
             self.history.setdefault("val_epoch", []).append(epoch + 1)
             self.model.train()
         if self.ranks.distributed:
@@ -581,7 +582,11 @@ class _TrainingRun:
         )
         return str(path)
 
-    def _report(self, event: str, epoch: int, iteration: int, losses: list[float]) -> None:
+    def _report(
+        self, event: str, epoch: int, iteration: int, losses: list[float], validated: bool = False
+    ) -> None:
+        """``callback(info)``: 'iteration' (every ``log_after``) or 'epoch_end' (epoch mean losses;
+        ``validated`` when validation ran after it: the learner then holds the validated weights)."""
         callback = self.options.callback
         if callback is None:
             return
@@ -591,6 +596,7 @@ class _TrainingRun:
             {
                 "event": event,
                 "epoch": epoch,
+                "epochs": self.learner.epochs,
                 "iteration": iteration,
                 "iterations_per_epoch": self.iterations_per_epoch,
                 "loss": losses[0],
@@ -600,5 +606,7 @@ class _TrainingRun:
                 "lr": _learning_rate(self.optimizer),
                 "eta_sec": eta,
                 "val_recall": self.val_recall,
+                "val_ap": self.history["val_ap"][-1] if self.history.get("val_ap") else -1.0,
+                "validated": validated,
             }
         )

@@ -1,0 +1,37 @@
+"""A validated training job (:class:`~retinaface_ros.ros.trainer_goal.TrainingJob`, from a Train goal's
+fields) → the learner, data sets and starting weights ``fit`` needs; no ROS. Used by ``retinaface train``;
+the trainer node does the same steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class PreparedJob:
+    learner: Any  # RetinaFaceLearner, the pretrained model loaded when the job names one
+    dataset: Any  # WiderFaceDataset (training split)
+    val_dataset: Any  # WiderFaceDataset (validation split) or None
+    pretrained_backbone: Path | None  # ImageNet backbone weights for fit, when the job names those
+
+
+def prepare_job(job: Any) -> PreparedJob:
+    """Build the learner and read the data sets (the train split, and ``val`` where the folder has one)."""
+    from retinaface_ros.datasets import WiderFaceDataset
+    from retinaface_ros.learner import RetinaFaceLearner
+    from retinaface_ros.ros.trainer_goal import pretrained_kind, split_for, validation_dataset
+
+    learner = RetinaFaceLearner(**job.learner_kwargs)
+    dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
+    val = None
+    if job.val_dataset_root is not None:
+        val = validation_dataset(job.val_dataset_root)
+    backbone = None
+    if job.pretrained_model is not None:
+        if pretrained_kind(job.pretrained_model) == "model":
+            learner.load(job.pretrained_model, verbose=False)
+        else:
+            backbone = job.pretrained_model
+    return PreparedJob(learner, dataset, val, backbone)
