@@ -167,3 +167,33 @@ def test_onnx_inference_path_imports_no_torch(onnx_folder: Path, bald_guys_path,
     assert done.returncode == 0, done.stderr
     want = mnet_learner.detect_arrays(Image.open(bald_guys_path), **PARAMS)
     assert json.loads(done.stdout) == [len(want), len(want)]
+
+
+CLI_WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # any torch import on this path fails
+from retinaface_ros.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_image_commands_run_an_onnx_folder_without_torch(onnx_folder: Path, bald_guys_path, tmp_path) -> None:
+    """detect, anonymize and export-dataset on an ONNX folder with torch unimportable."""
+    commands = {
+        "detect": ["detect", str(bald_guys_path), "--json", "--threshold", "0.5"],
+        "anonymize": ["anonymize", str(bald_guys_path), "--out", str(tmp_path / "anonymized.jpg")],
+        "export-dataset": ["export-dataset", str(bald_guys_path), "--out", str(tmp_path / "dataset")],
+    }
+    for name, argv in commands.items():
+        done = subprocess.run(
+            [sys.executable, "-c", CLI_WITHOUT_TORCH, *argv, "--model", str(onnx_folder)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, (name, done.stderr[-2000:])
+        if name == "detect":
+            assert len(json.loads(done.stdout)[0]["detections"]) > 10
+    assert (tmp_path / "anonymized.jpg").stat().st_size > 0
+    assert any((tmp_path / "dataset").rglob("*.txt"))

@@ -13,11 +13,22 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from retinaface_ros.inference.resize import resize_factor, resized_shape
 from retinaface_ros.inference.staging import resize_image, resizes_by_factor, stage_frames
 from retinaface_ros.types import Image
 
 if TYPE_CHECKING:
     import torch
+
+__all__ = [
+    "DeviceUploader",
+    "as_bgr_image",
+    "cpu_blob",
+    "group_by_shape",
+    "resize_factor",
+    "resize_on_device",
+    "resized_shape",
+]
 
 
 def as_bgr_image(img: Image | np.ndarray) -> np.ndarray:
@@ -39,19 +50,6 @@ def as_bgr_image(img: Image | np.ndarray) -> np.ndarray:
     if img.shape[2] != 3:
         raise ValueError(f"img must have 1, 3 or 4 channels (HWC layout), got shape {img.shape}")
     return img
-
-
-def resize_factor(height: int, width: int, scales: tuple[int, int]) -> float:
-    """s = target / short side, reduced so that round(s · long side) ≤ max long side."""
-    target, max_size = scales
-    factor = target / min(height, width)
-    if round(factor * max(height, width)) > max_size:
-        factor = max_size / max(height, width)
-    return factor
-
-
-def resized_shape(height: int, width: int, factor: float) -> tuple[int, int]:
-    return max(1, round(height * factor)), max(1, round(width * factor))
 
 
 def group_by_shape(
