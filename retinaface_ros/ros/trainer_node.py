@@ -1,7 +1,8 @@
 """ROS 2 trainer node ``retinaface_trainer``: the ``train`` action (retinaface_interfaces/action/Train).
 
-It converts goals into learner arguments (:mod:`retinaface_ros.ros.trainer_goal`), runs
-:func:`retinaface_ros.training.fit` on an executor thread of a ReentrantCallbackGroup (so the node keeps
+It converts goals into a training job (:mod:`retinaface_ros.training.goal`), prepares it as
+``retinaface train`` does (:func:`retinaface_ros.training.job_setup.prepare_job`), runs ``learner.fit``
+on an executor thread of a ReentrantCallbackGroup (so the node keeps
 answering cancels and parameter calls), turns progress into feedback, saves the model with
 ``learner.save`` and optionally points a detector's ``model_path`` at it. One goal at a time.
 
@@ -28,13 +29,7 @@ from rclpy.node import Node
 
 from retinaface_ros.ros.interfaces import import_interfaces
 from retinaface_ros.ros.node_runner import run_node
-from retinaface_ros.ros.trainer_goal import (
-    TrainerDefaults,
-    goal_to_job,
-    pretrained_kind,
-    split_for,
-    validation_dataset,
-)
+from retinaface_ros.training.goal import TrainerDefaults, goal_to_job
 
 NODE_NAME = "retinaface_trainer"
 DEPLOY_TIMEOUT_SEC = 30.0
@@ -173,24 +168,14 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------------------ training
     def _run(self, goal_handle: Any, result: Any) -> None:
-        from retinaface_ros.datasets import WiderFaceDataset
-        from retinaface_ros.learner import RetinaFaceLearner, cuda_available
-        from retinaface_ros.training import fit
+        from retinaface_ros.learner import cuda_available
+        from retinaface_ros.training.job_setup import prepare_job
         from retinaface_ros.training.progress_log import ProgressLog
         from retinaface_ros.training.tensorboard_log import TensorBoardLog
 
         job = goal_to_job(goal_handle.request, self._defaults(), cuda_available())
-        learner = RetinaFaceLearner(**job.learner_kwargs)
-        dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
-        val = None
-        if job.val_dataset_root is not None:
-            val = validation_dataset(job.val_dataset_root)
-        pretrained_backbone = None
-        if job.pretrained_model is not None:
-            if pretrained_kind(job.pretrained_model) == "model":
-                learner.load(job.pretrained_model, verbose=False)
-            else:
-                pretrained_backbone = job.pretrained_model
+        prepared = prepare_job(job)  # the same path as `retinaface train`
+        learner, dataset, val = prepared.learner, prepared.dataset, prepared.val_dataset
         job.output_path.mkdir(parents=True, exist_ok=True)
         validation = f", validating on {val!r}" if val is not None else ""
         self.get_logger().info(
@@ -234,15 +219,14 @@ class TrainerNode(Node):
 
         started = time.monotonic()
         try:
-            history = fit(
-                learner,
+            history = learner.fit(
                 dataset,
                 val_dataset=val,
                 from_scratch=job.from_scratch,
                 silent=True,
                 verbose=False,
                 image_size=job.image_size,
-                pretrained_backbone=pretrained_backbone,
+                pretrained_backbone=prepared.pretrained_backbone,
                 callback=on_progress,
                 should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
             )

@@ -1,4 +1,5 @@
-"""Training of RetinaFace: augmentation, MultiBox loss, checkpoints and the ``fit`` loop (no ROS)."""
+"""Training of RetinaFace (no ROS): a validated :class:`TrainingConfig`, ``fit(model, config, dataset)`` →
+:class:`TrainingResult`, augmentation, MultiBox loss, checkpoints, and the Train goal → job translation."""
 
 from retinaface_ros.training.augment import TrainTransform
 from retinaface_ros.training.checkpoint import (
@@ -8,12 +9,15 @@ from retinaface_ros.training.checkpoint import (
     save_checkpoint,
     stopped_checkpoint_path,
 )
-from retinaface_ros.training.loop import fit, load_backbone_weights
+from retinaface_ros.training.config import TrainingConfig
+from retinaface_ros.training.loop import TrainingResult, fit, load_backbone_weights
 from retinaface_ros.training.loss import MultiBoxLoss, match
 
 __all__ = [
     "MultiBoxLoss",
     "TrainTransform",
+    "TrainingConfig",
+    "TrainingResult",
     "checkpoint_path",
     "fit",
     "load_backbone_weights",
