@@ -116,8 +116,10 @@ class TrainingConfig:
         for name in ("shuffle", "flip", "from_scratch", "augment"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
-        size = self.model_config.train_image_size if self.image_size is None else self.image_size
-        self._set("image_size", check_train_image_size(size))
+        if self.image_size is None:  # the backbone's size (resnet: 840, biubug6's, not a multiple of 32)
+            self._set("image_size", self.model_config.train_image_size)
+        else:
+            self._set("image_size", check_train_image_size(self.image_size))
         if self.num_workers is not None:
             self._set("num_workers", check_training_value("num_workers", self.num_workers))
         self._set("seed", check_seed(self.seed))
