@@ -128,8 +128,8 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "qos_reliability",
                 default_value="",
-                description="input QoS, best_effort | reliable ('' = from params_file); reliable for "
-                "large raw frames from another process",
+                description="input QoS, auto | best_effort | reliable ('' = from params_file); auto "
+                "subscribes reliable when every publisher of the input is reliable",
             ),
             DeclareLaunchArgument(
                 "hri",

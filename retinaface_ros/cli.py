@@ -26,6 +26,8 @@ _COMMAND_MODULES = (
     "retinaface_ros.commands.export_dataset",
     "retinaface_ros.commands.train",
     "retinaface_ros.commands.train_goal",
+    "retinaface_ros.commands.echo",
+    "retinaface_ros.commands.view",
 )
 
 

@@ -91,3 +91,12 @@ def test_replay_at_camera_rate():
     assert 0.3 <= slow["output_share"] <= 0.4
     every_third = [0.05 if i % 3 == 0 else 0.005 for i in range(30)]  # a 50 ms detector, 5 ms in between
     assert replay_at_camera_rate(every_third, 30.0)["output_share"] == 1.0
+
+
+def test_detector_limit_for_full_rate():
+    from retinaface_ros.benchmark.tracking import detector_limit_for_full_rate
+
+    limit = detector_limit_for_full_rate([0.005] * 30, 3, 30.0)  # 5 ms of tracking per frame
+    assert 50.0 <= limit <= 100.0 - 2 * 5.0
+    costs = [(limit / 1000 if i % 3 == 0 else 0.0) + 0.005 for i in range(30)]
+    assert replay_at_camera_rate(costs, 30.0)["output_share"] == 1.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import platform
 import sys
@@ -141,6 +142,23 @@ def replay_at_camera_rate(costs: list[float], fps: float) -> dict[str, float]:
     return {"output_share": round(published / len(costs), 4), "output_fps": round(published / duration, 2)}
 
 
+def detector_limit_for_full_rate(tracker_s: list[float], every: int, fps: float) -> float:
+    """The slowest detector (ms) with which detecting every ``every``-th frame still gives every frame its
+    output at ``fps``, given the tracker's measured seconds per frame (bisection on the replay)."""
+
+    def full_rate(detector_s: float) -> bool:
+        costs = [(detector_s if i % every == 0 else 0.0) + t for i, t in enumerate(tracker_s)]
+        return replay_at_camera_rate(costs, fps)["output_share"] == 1.0
+
+    low, high = 0.0, every / fps
+    if not full_rate(low):
+        return 0.0
+    for _ in range(30):
+        middle = (low + high) / 2.0
+        low, high = (middle, high) if full_rate(middle) else (low, middle)
+    return math.floor(10000.0 * low) / 10.0  # rounded down: the limit itself still keeps the rate
+
+
 def tracker_cost(faces: int = 100, frames: int = 300, seed: int = 0) -> dict[str, float]:
     """ms per frame of ``FaceTracker.update`` with ``faces`` moving faces detected every frame (no image),
     and of a propagated frame with optical flow on a VGA image: CPU time (process time, what the tracker
@@ -231,6 +249,7 @@ def run(weights: Path, frames: int, threads: int | None) -> dict[str, Any]:
         "detector_ms_unloaded": round(1000 * unloaded, 2),
         "detector_ms_median_as_measured": round(1000 * float(np.median(detector_s)), 2),
         "tracker_cpu_ms_mean": round(1000 * float(np.mean([t for _, t in every_third])), 3),
+        "detector_ms_limit_for_full_rate": detector_limit_for_full_rate([t for _, t in every_third], 3, FPS),
         "unloaded": replay_at_camera_rate(clean, FPS),
         "as_measured": replay_at_camera_rate(measured, FPS),
     }

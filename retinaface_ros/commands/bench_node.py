@@ -48,6 +48,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--reliable", action="store_true", help="reliable input QoS (default best_effort)")
     parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="camera (image_publisher), detector node and subscriber as three processes, as on a robot; "
+        "latency next to detect_arrays alone, with the node's per-stage breakdown",
+    )
+    parser.add_argument(
+        "--detector-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="--processes: an environment variable for the detector process only (repeatable), e.g. "
+        "OMP_NUM_THREADS=1",
+    )
+    parser.add_argument(
+        "--qos",
+        choices=("auto", "reliable", "best_effort"),
+        default="auto",
+        help="--processes: the detector's qos_reliability (default auto; --reliable = reliable)",
+    )
+    parser.add_argument(
         "--soak", action="store_true", help=f"{SOAK_FRAMES} frames with bad ones mixed in + RSS"
     )
     parser.add_argument("--bad-every", type=int, default=10, help="soak: every Nth frame is malformed")
@@ -116,6 +136,17 @@ def handler(args: argparse.Namespace) -> int:
         tuple(args.scales) if args.scales else (min(args.height, args.width), max(args.height, args.width))
     )
     image = _frame(args)
+    if args.processes:
+        if args.soak:
+            raise ValueError("--soak runs in one process; leave out --processes")
+        from retinaface_ros.commands.bench_node_processes import run
+
+        report = run(args, frames, scales, image)
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.output:
+            write_atomically(args.output, (text + "\n").encode())
+        return 0 if report["node"]["results"] > 0 else 1
 
     import rclpy
 

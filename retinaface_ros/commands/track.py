@@ -54,7 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-smoothing", action="store_true", help="no One-Euro smoothing")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of an image folder (default 30)")
-    parser.add_argument("--random-ids", action="store_true", help="random hex ids instead of 1, 2, 3, ...")
+    parser.add_argument(
+        "--random-ids",
+        action="store_true",
+        help="random letter ids (as the node uses) instead of 1, 2, 3, ...",
+    )
     parser.set_defaults(func=run)
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from retinaface_ros.image_encodings import ENCODINGS, ImageConversionError, check_image, imgmsg_to_array
 from retinaface_ros.io.image_files import decode_image
 from retinaface_ros.privacy.anonymizer import AnonymizeConfig, anonymize_image
 from retinaface_ros.recording.image_files import UnreadableInputError
-from retinaface_ros.ros.image_conversion import ENCODINGS, ImageConversionError, check_image, imgmsg_to_array
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"

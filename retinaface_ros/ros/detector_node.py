@@ -17,6 +17,7 @@ with its own topics under its namespace (``front/image`` → ``front/detections`
 from __future__ import annotations
 
 import array
+import math
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from retinaface_ros.ros import messages
 from retinaface_ros.ros.anonymized_output import AnonymizedOutput
 from retinaface_ros.ros.frame_slot import FrameSlot, Worker
+from retinaface_ros.ros.heap_bound import HeapBound
 from retinaface_ros.ros.hri_publishers import HriPublishers, hri_settings
 from retinaface_ros.ros.image_conversion import (
     ImageConversionError,
@@ -45,6 +47,7 @@ from retinaface_ros.ros.image_conversion import (
     imgmsg_to_bgr8,
 )
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs
+from retinaface_ros.ros.model_path_check import check_model_path
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.parameter_overrides import promote_integer_overrides
 from retinaface_ros.ros.params import (
@@ -54,8 +57,11 @@ from retinaface_ros.ros.params import (
     ParameterError,
     parameter_descriptors,
 )
+from retinaface_ros.ros.qos_choice import AUTO, RECHECK_PERIOD_S, choose_reliability, publisher_policies
+from retinaface_ros.ros.stage_timing import StageTimes
 from retinaface_ros.ros.stats import Stats
 from retinaface_ros.ros.tracking_stage import TrackingStage, stamp_seconds
+from retinaface_ros.ros.transport_events import TransportLosses, loss_warning
 
 NODE_NAME = "retinaface_detector"
 WARN_THROTTLE_S = 2.0
@@ -99,9 +105,7 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     With ``torch_compile`` the warm-up compiles the network for the warm-up frame's input size."""
     from retinaface_ros.learner import RetinaFaceLearner, cuda_available
 
-    local = Path(params.model_path).expanduser() if params.model_path else None
-    if local is not None and not local.exists():
-        raise FileNotFoundError(f"model_path {str(local)!r} does not exist")
+    local = check_model_path(params.model_path) if params.model_path else None
     if local is None and not params.model_url:
         raise ParameterError("no model: set model_path (a .pth file or OpenDR folder) or model_url")
     device = params.device
@@ -154,9 +158,16 @@ class DetectorNode(LifecycleNode):
         self._last_start = 0.0
         self._rate_waiting = False
         self._active = False
+        self._finalized = False  # the lifecycle shutdown transition ran: main() exits (code 0)
         self._activated_at = 0.0
         self._frames_in: list[int] = []  # messages received per input since activation
-        self._subscriptions: list[Any] = []
+        self._input_subscriptions: list[Any] = []
+        self._reliability: list[Any] = []  # per input: the ReliabilityPolicy subscribed with
+        self._qos_timer = None  # qos_reliability auto: re-checks the publishers
+        self._inputs_lock = threading.Lock()  # the subscriptions: the re-check timer vs. transitions
+        self._losses = TransportLosses()  # frames the middleware reported lost, per input
+        self._stages = StageTimes()  # where the latency goes: transport, wait, convert, infer, publish
+        self._heap = HeapBound()  # large frames' memory goes back to the system (see heap_bound)
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
         self._diagnostics_pub = None
@@ -184,6 +195,8 @@ class DetectorNode(LifecycleNode):
         if not changes:
             return SetParametersResult(successful=True)
         try:
+            if changes.get("model_path"):  # checked in every state, not only at the next configure
+                check_model_path(changes["model_path"])
             if self.params is None:  # unconfigured: anything valid goes, applied at configure
                 DetectorParams.from_values({**self._parameter_values(), **changes})
                 return SetParametersResult(successful=True)
@@ -263,40 +276,75 @@ class DetectorNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)
         self.stats.reset()
+        self._stages.reset()
         self.tracking.reset()
         self.anonymized.reset()
         self._slot = FrameSlot()
         self._worker = Worker(self._slot, self._process, wait=self._rate_wait)
         self._worker.start()
-        qos = QoSProfile(
-            depth=self.params.qos_depth,
-            history=HistoryPolicy.KEEP_LAST,
-            reliability=ReliabilityPolicy.RELIABLE
-            if self.params.qos_reliability == "reliable"
-            else ReliabilityPolicy.BEST_EFFORT,
-        )
-        self._subscriptions = [
-            self.create_subscription(
-                CompressedImage,
-                f"{prefix}image/compressed",
-                lambda msg, camera=camera: self._on_compressed(msg, camera),
-                qos,
-            )
-            if self.params.use_compressed
-            else self.create_subscription(
-                Image, f"{prefix}image", lambda msg, camera=camera: self._on_image(msg, camera), qos
-            )
-            for camera, prefix in enumerate(self.params.topic_prefixes)
-        ]
-        self._frames_in = [0] * len(self._subscriptions)
+        inputs = len(self.params.topic_prefixes)
+        self._losses.reset(inputs)
+        self._reliability = [None] * inputs
+        self._input_subscriptions = [None] * inputs
+        for camera in range(inputs):
+            self._subscribe(camera)
+        if self.params.qos_reliability == AUTO:
+            self._qos_timer = self.create_timer(RECHECK_PERIOD_S, self._recheck_reliability)
+        self._frames_in = [0] * len(self._input_subscriptions)
         if self._hri is not None:
-            self._hri.subscribe([sub.topic_name for sub in self._subscriptions], self.params.use_compressed)
+            self._hri.subscribe(
+                [sub.topic_name for sub in self._input_subscriptions], self.params.use_compressed
+            )
         self._active = True
         self._activated_at = time.monotonic()
         self._publish_label_info()
-        topics = ", ".join(subscription.topic_name for subscription in self._subscriptions)
+        topics = ", ".join(subscription.topic_name for subscription in self._input_subscriptions)
         self.get_logger().info(f"active: listening on {topics}")
         return result
+
+    def _input_topic(self, camera: int) -> str:
+        assert self.params is not None
+        prefix = self.params.topic_prefixes[camera]
+        relative = f"{prefix}image/compressed" if self.params.use_compressed else f"{prefix}image"
+        return self.resolve_topic_name(relative)
+
+    def _subscribe(self, camera: int) -> None:
+        """(Re-)create input ``camera``'s subscription with the reliability its setting and publishers call
+        for; log the choice when it changed."""
+        assert self.params is not None
+        topic = self._input_topic(camera)
+        choice = choose_reliability(self.params.qos_reliability, publisher_policies(self, topic))
+        if self._input_subscriptions[camera] is not None:
+            if choice.policy == self._reliability[camera]:
+                return
+            self.destroy_subscription(self._input_subscriptions[camera])
+        qos = QoSProfile(
+            depth=self.params.qos_depth, history=HistoryPolicy.KEEP_LAST, reliability=choice.policy
+        )
+        if self.params.use_compressed:
+            callback, kind = (lambda msg: self._on_compressed(msg, camera)), CompressedImage
+        else:
+            callback, kind = (lambda msg: self._on_image(msg, camera)), Image
+        self._input_subscriptions[camera] = self.create_subscription(
+            kind, topic, callback, qos, event_callbacks=self._losses.callbacks(camera)
+        )
+        self._reliability[camera] = choice.policy
+        self.get_logger().info(f"input {topic}: subscribing {choice.name} ({choice.reason})")
+
+    def _recheck_reliability(self) -> None:
+        """Timer (qos_reliability auto): follow the publishers as they come and go."""
+        with self._inputs_lock:  # not while a transition (maybe from another thread) tears the inputs down
+            if self._active and self.params is not None:
+                for camera in range(len(self._input_subscriptions)):
+                    self._subscribe(camera)
+
+    @property
+    def input_reliability(self) -> list[str]:
+        """Per input: the reliability its subscription uses now ('reliable' / 'best_effort')."""
+        return [
+            "reliable" if policy == ReliabilityPolicy.RELIABLE else "best_effort"
+            for policy in self._reliability
+        ]
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_processing()
@@ -312,17 +360,24 @@ class DetectorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
-        return self.on_cleanup(state)
+        result = self.on_cleanup(state)
+        self._finalized = True
+        return result
 
     def on_error(self, state: State) -> TransitionCallbackReturn:
         self.get_logger().error("error processing: cleaning up")
         return self.on_cleanup(state)
 
     def _stop_processing(self) -> None:
-        self._active = False
-        for subscription in self._subscriptions:
-            self.destroy_subscription(subscription)
-        self._subscriptions = []
+        with self._inputs_lock:
+            self._active = False
+            if self._qos_timer is not None:
+                self.destroy_timer(self._qos_timer)
+                self._qos_timer = None
+            for subscription in self._input_subscriptions:
+                if subscription is not None:
+                    self.destroy_subscription(subscription)
+            self._input_subscriptions = []
         if self._worker is not None:
             if not self._worker.stop():
                 self.get_logger().warning("inference worker still busy after 10 s; leaving it to finish")
@@ -364,6 +419,7 @@ class DetectorNode(LifecycleNode):
 
     def _on_image(self, msg: Image, camera: int = 0) -> None:
         self.stats.on_input()
+        self._heap.note(len(getattr(msg, "data", b"") or b""))
         self._count_frame(camera)
         try:
             check_image(msg)
@@ -377,6 +433,7 @@ class DetectorNode(LifecycleNode):
 
     def _on_compressed(self, msg: CompressedImage, camera: int = 0) -> None:
         self.stats.on_input()
+        self._heap.note(len(getattr(msg, "data", b"") or b""))
         self._count_frame(camera)
         self._enqueue(Frame(msg, time.monotonic(), compressed=True, camera=camera))
 
@@ -416,8 +473,9 @@ class DetectorNode(LifecycleNode):
     def _process(self, frames: list[Frame]) -> None:
         """Worker thread: convert, detect (the frames of all cameras waiting, as one batch), publish. Never
         raises."""
-        self._last_start = time.monotonic()
+        self._last_start = taken = time.monotonic()
         converted = [(frame, self._convert(frame)) for frame in frames]
+        convert_s = (time.monotonic() - taken) / max(len(frames), 1)
         batch = [(frame, image) for frame, image in converted if image is not None]
         params = self.params
         if not batch or params is None:
@@ -456,6 +514,7 @@ class DetectorNode(LifecycleNode):
         results = iter(found)
         found = [next(results) if wanted else None for wanted in detect]
         for (frame, image), detections in zip(batch, found, strict=True):
+            publish_start = time.perf_counter()
             try:
                 self._publish(frame, image, detections, params)
             except Exception as error:  # e.g. the context shut down under us
@@ -464,6 +523,8 @@ class DetectorNode(LifecycleNode):
                 )
                 return
             self.stats.on_processed(self._latency(frame), inference_s if detections is not None else 0.0)
+            infer_s = inference_s if detections is not None else math.nan  # nan: tracked, not detected
+            self._record_stages(frame, taken, convert_s, infer_s, time.perf_counter() - publish_start)
 
     def _publish(self, frame: Frame, image: np.ndarray, detections: Any, params: DetectorParams) -> None:
         header = frame.msg.header
@@ -492,6 +553,25 @@ class DetectorNode(LifecycleNode):
                 frame.camera, header, image, detections, tracks=self.tracking.published_tracks(frame.camera)
             )
 
+    def _record_stages(
+        self, frame: Frame, taken: float, convert_s: float, inference_s: float, publish_s: float
+    ) -> None:
+        """Per-stage timing for diagnostics (see :mod:`.stage_timing`); transport only with a valid stamp."""
+        stamp = frame.msg.header.stamp
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        in_node = time.monotonic() - frame.received
+        transport = math.nan
+        if stamp_ns > 0:
+            age = (self.get_clock().now().nanoseconds - stamp_ns) / 1e9  # stamp → now
+            transport = age - in_node if 0.0 <= age - in_node < 3600.0 else math.nan
+        self._stages.add(
+            transport=transport,
+            wait=taken - frame.received,
+            convert=convert_s,
+            infer=inference_s,
+            publish=publish_s,
+        )
+
     def _latency(self, frame: Frame) -> float:
         """Header stamp → now (ROS clock) when the stamp is set and plausible, else arrival → now."""
         stamp = frame.msg.header.stamp
@@ -512,6 +592,7 @@ class DetectorNode(LifecycleNode):
         publisher.publish(messages.label_info(header, self.params.threshold, self._vision_msgs))
 
     def _publish_diagnostics(self) -> None:
+        self._heap.maybe_trim()
         if self._diagnostics_pub is None:
             return
         model = self.model
@@ -523,18 +604,24 @@ class DetectorNode(LifecycleNode):
             "model": model.source if model else "",
             "backbone": self.params.backbone if self.params else "",
             "worker_alive": str(bool(self._worker and self._worker.is_alive())),
-            "inputs": ", ".join(subscription.topic_name for subscription in self._subscriptions),
+            "inputs": ", ".join(subscription.topic_name for subscription in self._input_subscriptions),
             **self.tracking.diagnostics(),
             **(self.anonymized.diagnostics() if self.anonymized.enabled(self.params) else {}),
         }
         if self._hri is not None:
             extra.update(self._hri.diagnostics())
         snapshot = self.stats.snapshot()
-        publishers = [self.count_publishers(sub.topic_name) for sub in self._subscriptions]
+        publishers = [self.count_publishers(sub.topic_name) for sub in self._input_subscriptions]
         extra["input_publishers"] = str(sum(publishers))
+        extra.update(self._transport_values())
+        extra.update(self._stages.diagnostics_values())
         starved = self._starved(publishers)
         if starved:
             self.get_logger().warning(starved, throttle_duration_sec=STARVED_WARN_THROTTLE_S)
+        else:
+            starved = self._loss_warning(snapshot.window_received)
+            if starved:
+                self.get_logger().warning(starved, throttle_duration_sec=WARN_THROTTLE_S)
         self._diagnostics_pub.publish(
             messages.diagnostics(
                 snapshot,
@@ -547,6 +634,33 @@ class DetectorNode(LifecycleNode):
             )
         )
 
+    def _transport_values(self) -> dict[str, str]:
+        """Diagnostics values: each input's reliability and the frames the middleware lost on it."""
+        topics = [subscription.topic_name for subscription in self._input_subscriptions]
+        losses = self._losses.snapshot()
+        return {
+            "input_reliability": ", ".join(
+                f"{topic}: {name}" for topic, name in zip(topics, self.input_reliability, strict=False)
+            ),
+            "transport_lost": str(sum(item.lost for item in losses)),
+            "transport_lost_by_input": ", ".join(
+                f"{topic}: {item.lost}" for topic, item in zip(topics, losses, strict=False)
+            ),
+            "incompatible_qos": str(sum(item.incompatible_qos for item in losses)),
+        }
+
+    def _loss_warning(self, window_received: int) -> str:
+        if not self._active or self.params is None:
+            return ""
+        return loss_warning(
+            [subscription.topic_name for subscription in self._input_subscriptions],
+            self._losses.snapshot(),
+            window_received,
+            self.input_reliability,
+            self.params.qos_depth,
+            self._losses.window_s,
+        )
+
     def _starved(self, publishers: list[int]) -> str:
         """Why inputs that have publishers got no message since activation (once that is ``STARVED_AFTER_S``
         ago), or ''."""
@@ -555,14 +669,24 @@ class DetectorNode(LifecycleNode):
             return ""
         silent = [
             (sub.topic_name, count)
-            for sub, count, frames in zip(self._subscriptions, publishers, self._frames_in, strict=False)
+            for sub, count, frames in zip(
+                self._input_subscriptions, publishers, self._frames_in, strict=False
+            )
             if count and not frames
         ]
-        return messages.starved_message(silent, waited, self.params.qos_reliability) if silent else ""
+        reliability = self.params.qos_reliability
+        if reliability == AUTO:  # what it chose for the silent inputs
+            reliability = "reliable" if "reliable" in self.input_reliability else "best_effort"
+        return messages.starved_message(silent, waited, reliability) if silent else ""
 
     @property
     def active(self) -> bool:
         return self._active
+
+    @property
+    def finalized(self) -> bool:
+        """The lifecycle ``shutdown`` transition ran; ``main()`` then exits with code 0."""
+        return self._finalized
 
 
 def _stamp_s(frame: Frame) -> float:
@@ -583,8 +707,16 @@ def _autostart(node: DetectorNode) -> str | None:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C / shutdown, 1 on failure."""
-    return run_node(NODE_NAME, DetectorNode, SingleThreadedExecutor, start=_autostart, args=args)
+    """Run the node: configure + activate when ``autostart``; exit 0 on Ctrl-C, on the lifecycle ``shutdown``
+    transition or an external shutdown, 1 on failure."""
+    return run_node(
+        NODE_NAME,
+        DetectorNode,
+        SingleThreadedExecutor,
+        start=_autostart,
+        until=lambda node: node.finalized,
+        args=args,
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Parameters: ``path`` (file / folder / video), ``rate`` (Hz), ``encoding`` (bgr8, rgb8, bgra8, rgba8, mono8,
 mono16), ``loop`` (start over at the end), ``count`` (stop after this many frames, 0 = never), ``frame_id``,
-``compressed`` (publish jpeg on ``image/compressed`` instead), ``reliable`` (QoS). Publishes on the relative
-topic ``image``, so ``-r image:=/camera/image_raw`` and namespaces work.
+``compressed`` (publish jpeg on ``image/compressed`` instead), ``reliable`` (QoS), ``wait_for_subscribers``
+(start only once this many subscriptions matched; 0 = at once). Publishes on the relative topic ``image``, so
+``-r image:=/camera/image_raw`` and namespaces work.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class ImagePublisher(Node):
         self.frame_id = str(self.declare_parameter("frame_id", "camera").value)
         self.compressed = bool(self.declare_parameter("compressed", False).value)
         reliable = bool(self.declare_parameter("reliable", True).value)
+        self.wait_for_subscribers = int(self.declare_parameter("wait_for_subscribers", 0).value)
         if rate <= 0:
             raise ValueError(f"rate must be > 0 Hz, got {rate}")
         qos = QoSProfile(
@@ -95,7 +97,7 @@ class ImagePublisher(Node):
         self.get_logger().info(f"publishing {self.path} at {rate} Hz on {self.publisher.topic_name}")
 
     def _tick(self) -> None:
-        if self.done:
+        if self.done or self.publisher.get_subscription_count() < self.wait_for_subscribers:
             return
         frame = next(self._frames, None)
         if frame is None or (self.count and self.sent >= self.count):

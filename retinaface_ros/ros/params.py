@@ -18,7 +18,7 @@ from retinaface_ros.detections import InferenceParams
 from retinaface_ros.model.config import BACKBONES
 from retinaface_ros.validation import check_scales
 
-RELIABILITIES = ("best_effort", "reliable")
+RELIABILITIES = ("auto", "best_effort", "reliable")
 ANONYMIZE_METHODS = ("off", "blur", "mosaic", "solid")  # image_anonymized (retinaface_ros.privacy)
 ANONYMIZE_SHAPES = ("ellipse", "box")
 ANONYMIZE_ON_FAILURE = ("drop", "blur_all")
@@ -99,7 +99,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "C/detections, C/faces, C/image_annotated; frames waiting from several cameras run as one batch",
         dynamic_typing=True,  # an empty list has no ROS type ('cameras: []' in YAML reads as unset)
     ),
-    ParamSpec("qos_reliability", "best_effort", "Input QoS reliability: 'best_effort' or 'reliable'"),
+    ParamSpec(
+        "qos_reliability",
+        "auto",
+        "Input QoS reliability: 'auto' (reliable when every publisher of the input is reliable, else "
+        "best_effort; follows publishers as they come and go), 'best_effort' or 'reliable'",
+    ),
     ParamSpec("qos_depth", 1, "Input QoS history depth", int_range=(1, MAX_QOS_DEPTH)),
     ParamSpec(
         "max_rate_hz",

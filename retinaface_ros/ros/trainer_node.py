@@ -14,11 +14,10 @@ shutdown a run stops at the next iteration and writes its checkpoint before the 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue, SetParametersResult
 from rcl_interfaces.srv import SetParameters
@@ -30,6 +29,7 @@ from rclpy.node import Node
 from retinaface_ros.ros.interfaces import import_interfaces
 from retinaface_ros.ros.node_runner import run_node
 from retinaface_ros.ros.params import ParameterError, parameter_descriptors
+from retinaface_ros.ros.process_exit import exit_process
 from retinaface_ros.ros.trainer_params import (
     TRAINER_PARAMETER_NAMES,
     TRAINER_PARAMETERS,
@@ -273,10 +273,13 @@ def _free_cuda_memory() -> None:
         pass
 
 
-def main(args: list[str] | None = None) -> int:
-    """Run the trainer node on a MultiThreadedExecutor; exit 0 on Ctrl-C / shutdown, 1 on failure."""
-    return run_node(NODE_NAME, TrainerNode, lambda: MultiThreadedExecutor(num_threads=4), args=args)
+def main(args: list[str] | None = None) -> NoReturn:
+    """Run the trainer node on a MultiThreadedExecutor; exit 0 on Ctrl-C / shutdown, 1 on failure.
+
+    The process ends as soon as the node is down (see :mod:`.process_exit`): Ctrl-C stops an idle trainer
+    at once, even after a run left torch and a data loader behind."""
+    exit_process(run_node(NODE_NAME, TrainerNode, lambda: MultiThreadedExecutor(num_threads=4), args=args))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,9 +18,9 @@ def draw_track_ids(canvas: np.ndarray, detections: Detections, ids: Sequence[str
     """Write each face's id inside its box's bottom-left corner, on ``canvas`` (BGR, changed in place and
     returned)."""
     thickness = max(1, round(0.002 * (canvas.shape[0] + canvas.shape[1]) / 2))
-    scale = max(0.35, thickness / 3)
+    scale = max(0.6, thickness / 2)  # a bit larger than the score labels: the id is what people look for
     for (x1, _, _, y2), track_id in zip(detections.boxes.tolist(), ids, strict=True):
-        origin = (round(x1) + 2, max(round(y2) - 4, 10))
+        origin = (round(x1) + 3, max(round(y2) - 6, 16))
         for color, width in ((ID_OUTLINE, thickness + 2), (ID_COLOR, thickness)):
             cv2.putText(
                 canvas, f"#{track_id}", origin, cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA

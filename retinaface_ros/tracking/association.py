@@ -57,12 +57,13 @@ def cost_matrix(tracks: np.ndarray, detections: np.ndarray) -> np.ndarray:
     """Matching cost of every track box with every detection box (``(1 - IoU) + DISTANCE_WEIGHT *`` centre
     distance); pairs that may not match cost ``1e6``. (:func:`iou_matrix` and :func:`centre_distance_matrix`
     in one pass, sharing the intermediate arrays: this is most of the tracker's time with many faces.)"""
+    tracks, detections = np.asarray(tracks, np.float32), np.asarray(detections, np.float32)  # pixels: ample
     t_x1, t_y1, t_x2, t_y2 = (tracks[:, i, None] for i in range(4))
     d_x1, d_y1, d_x2, d_y2 = (detections[None, :, i] for i in range(4))
     inter = np.maximum(np.minimum(t_x2, d_x2) - np.maximum(t_x1, d_x1), 0.0)
     inter *= np.maximum(np.minimum(t_y2, d_y2) - np.maximum(t_y1, d_y1), 0.0)
     area_t, area_d = (t_x2 - t_x1) * (t_y2 - t_y1), (d_x2 - d_x1) * (d_y2 - d_y1)
-    iou = inter / np.maximum(area_t + area_d - inter, 1e-12)
+    iou = inter / np.maximum(area_t + area_d - inter, np.float32(1e-12))
     dx, dy = (t_x1 + t_x2) - (d_x1 + d_x2), (t_y1 + t_y2) - (d_y1 + d_y2)  # twice the centre offsets
     size = np.sqrt(np.maximum(area_t, 1.0)) + np.sqrt(np.maximum(area_d, 1.0))  # twice the mean size
     distance = np.sqrt(dx * dx + dy * dy) / size

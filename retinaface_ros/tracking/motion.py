@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-ACCEL_NOISE = 4.0  # process noise: acceleration std, in face heights / s²
+ACCEL_NOISE = 3.0  # process noise: acceleration std, in face heights / s²
 MEASUREMENT_NOISE = 0.04  # detector box noise std, in face heights
 INITIAL_SPEED_STD = 3.0  # a new track's velocity std, in face heights / s
 MIN_SIZE = 1.0  # pixels: widths and heights never drop below this

@@ -1,0 +1,62 @@
+"""Give the memory of very large frames back to the system (glibc), so bursts do not raise the node's RSS
+for good.
+
+Measured (issue #16.9, in-process node, bursts of 36-72 MB valid frames and 10 MB malformed ones): RSS rose
+from 395 to 594 MB and stayed there. Two glibc behaviours keep it: the dynamic mmap threshold climbs after
+the first large buffer is freed, so later 36 MB message and image buffers come from the heap arenas instead
+of mmap, and freed arena memory is kept for reuse. A fixed mmap threshold returns every large buffer at
+``free``; ``malloc_trim`` after large frames gives back what the arenas kept. Elsewhere (musl, macOS) both
+are no-ops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import time
+
+M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
+MMAP_THRESHOLD_BYTES = 4 << 20  # buffers above this come straight from mmap and go back at free
+LARGE_MESSAGE_BYTES = 8 << 20  # a message this large makes the next trim worth it
+TRIM_INTERVAL_S = 1.0
+
+
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+class HeapBound:
+    """``note(nbytes)`` for each message (any thread); ``maybe_trim()`` from a timer."""
+
+    def __init__(self) -> None:
+        self._libc = _libc()
+        self._lock = threading.Lock()
+        self._pending = False
+        self._last_trim = 0.0
+        self.trims = 0
+        if self._libc is not None:
+            self._libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)  # process-wide, for later allocations
+
+    def note(self, nbytes: int) -> None:
+        if nbytes >= LARGE_MESSAGE_BYTES:
+            self._pending = True
+
+    def maybe_trim(self) -> bool:
+        """``malloc_trim(0)`` when a large message was seen since the last trim (at most once a second)."""
+        if self._libc is None or not self._pending:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_trim < TRIM_INTERVAL_S:
+                return False
+            self._pending = False
+            self._last_trim = now
+            self.trims += 1
+        self._libc.malloc_trim(0)
+        return True

@@ -1,0 +1,37 @@
+"""issue #20.2: ``retinaface bench-node --processes``: camera, detector and subscriber as three processes;
+the report has the end-to-end latency, detect_arrays alone, their ratio and the node's per-stage breakdown."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+require_rclpy()
+
+
+def test_bench_node_processes_reports_latency_and_stages(
+    mnet_weights, bald_guys_path, tmp_path: Path
+) -> None:
+    out = tmp_path / "processes.json"
+    command = [PYTHON, "-m", "retinaface_ros", "bench-node", "--processes", "--model", str(mnet_weights)]
+    command += ["--image", str(bald_guys_path), "--width", "320", "--height", "240", "--frames", "10"]
+    command += ["--rate", "5", "--learner-frames", "3", "--output", str(out)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO_ROOT, env=python_subprocess_env(), timeout=400
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert json.loads(out.read_text()) == report
+    node = report["node"]
+    assert report["config"]["qos"] == "auto" and node["detector_exit_code"] == 0
+    assert 0 < node["results"] <= node["sent"] == 10 and node["faces_per_frame"] > 5
+    assert node["latency"]["p50_ms"] > 0 and report["detect_arrays"]["frames"] == 3
+    assert set(node["stages_p50_ms"]) == {"transport", "wait", "convert", "infer", "publish"}
+    assert all(math.isfinite(ms) and ms >= 0 for ms in node["stages_p50_ms"].values())
+    assert report["ratio_p50"] > 0
