@@ -18,7 +18,6 @@ from retinaface_ros.detections import Detections, InferenceParams
 from retinaface_ros.inference.detector import Detector, as_bgr_image, fast_detector
 from retinaface_ros.io.state_dicts import backbone_of, first_non_finite, has_mask_head, read_state_dict
 from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
-from retinaface_ros.training.config import TrainingConfig, parse_lr_steps
 from retinaface_ros.types import BoundingBoxList, Image
 from retinaface_ros.validation import (
     check_batch_size,
@@ -27,6 +26,7 @@ from retinaface_ros.validation import (
     check_fp16,
     check_training_value,
     detection_cost,
+    parse_lr_steps,
 )
 
 CLASSES = ["face", "masked_face"]
@@ -355,6 +355,7 @@ class RetinaFaceLearner:
         ``checkpoint_load_iter`` names; ``callback`` and ``should_stop`` go to it too. The learner then
         holds the trained model; on any error it keeps its pre-fit model and weights.
         """
+        from retinaface_ros.training.config import TrainingConfig
         from retinaface_ros.training.loop import fit
 
         run_options = {

@@ -91,6 +91,18 @@ def check_training_value(name: str, value: Any) -> Any:
     return check_number(name, value, low, high, integer=integer, low_inclusive=low_inclusive)
 
 
+def parse_lr_steps(lr_steps: str) -> list[int]:
+    """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
+    if not isinstance(lr_steps, str):
+        raise TypeError(f"lr_steps must be a comma-separated string of epochs, got {type(lr_steps).__name__}")
+    steps = []
+    for part in filter(None, (p.strip() for p in lr_steps.split(","))):
+        if not part.isdigit():
+            raise ValueError(f"lr_steps must be comma-separated non-negative ints, got {lr_steps!r}")
+        steps.append(int(part))
+    return sorted(step for step in steps if step > 0)
+
+
 def check_train_image_size(value: Any) -> int:
     """A training image size: a multiple of 32 of at least MIN_TRAIN_IMAGE_SIZE (within TRAINING_BOUNDS)."""
     message = f"image_size must be a multiple of 32 of at least {MIN_TRAIN_IMAGE_SIZE}, got {value!r}"

@@ -20,7 +20,12 @@ from retinaface_ros.training.checkpoint import (
     resume_checkpoint_path,
     stopped_checkpoint_path,
 )
-from retinaface_ros.validation import check_seed, check_train_image_size, check_training_value
+from retinaface_ros.validation import (
+    check_seed,
+    check_train_image_size,
+    check_training_value,
+    parse_lr_steps,
+)
 
 # the settings a learner holds under the same names (``temp_path`` is the learner's ``checkpoint_dir``)
 LEARNER_SETTINGS = (
@@ -38,18 +43,6 @@ LEARNER_SETTINGS = (
     "shuffle",
     "flip",
 )
-
-
-def parse_lr_steps(lr_steps: str) -> list[int]:
-    """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
-    if not isinstance(lr_steps, str):
-        raise TypeError(f"lr_steps must be a comma-separated string of epochs, got {type(lr_steps).__name__}")
-    steps = []
-    for part in filter(None, (p.strip() for p in lr_steps.split(","))):
-        if not part.isdigit():
-            raise ValueError(f"lr_steps must be comma-separated non-negative ints, got {lr_steps!r}")
-        steps.append(int(part))
-    return sorted(step for step in steps if step > 0)
 
 
 @dataclass(frozen=True)
