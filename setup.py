@@ -6,6 +6,9 @@ ROS, so it must not import anything from ROS.
 PyTorch is deliberately not in ``install_requires``: on Jetson and CUDA machines the right torch build
 comes from the vendor, and pip must never replace it (nor download a multi-GB CUDA wheel in a quick
 install). Install it yourself, or ask for the ``torch`` extra: ``pip install .[torch]``.
+
+Without torch an exported ONNX model folder runs with ``pip install .[onnx]`` (onnxruntime) or
+``pip install .[openvino]``: ``retinaface detect`` and the detector node need nothing else.
 """
 
 import os
@@ -31,7 +34,9 @@ setup(
     install_requires=["numpy", "opencv-python-headless", "scipy", "tqdm"],
     extras_require={
         "torch": ["torch>=2.1"],
-        "onnx": ["onnx", "onnxruntime"],
+        "onnx": ["onnxruntime"],  # running exported models; exporting also needs torch and onnx
+        "export": ["onnx"],
+        "openvino": ["openvino"],
         "recording": ["rosbags", "av"],  # anonymize / detect-bag / export-dataset on bags and videos
         "ray": ["ray", "rosbags", "av"],  # --ray: the recorded-data commands on a Ray cluster
         "train": ["tensorboard", "matplotlib", "pyyaml"],  # TensorBoard logs, --plot figures, --yaml goals

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-import retinaface_ros.inference.detector as inference_module
+import retinaface_ros.inference.postprocess.packed as inference_module
 from retinaface_ros.benchmark.runner import load_model, test_frames
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.inference.detector import fast_detector
+from retinaface_ros.inference.options import DetectorOptions
 from retinaface_ros.inference.postprocess.packed import packed_postprocess
 from retinaface_ros.inference.staging import WORKERS, stage_frames
 from retinaface_ros.model import RetinaFace, config_for
@@ -87,17 +88,17 @@ def mnet_variant(compile_net: bool, compile_post: bool) -> tuple[dict[str, Any],
     inference_module.packed_postprocess = (
         torch.compile(packed_postprocess, dynamic=False) if compile_post else packed_postprocess
     )
-    det = fast_detector(model, config_for("mnet"), "cuda", fp16=True)
+    det = fast_detector(model, config_for("mnet"), "cuda", DetectorOptions(fp16=True))
     if compile_net:
-        det.forward = torch.compile(det.forward, dynamic=False)
+        det.backend.forward = torch.compile(det.backend.forward, dynamic=False)
     t0 = time.monotonic()
     with torch.inference_mode():
         det.detect(frame, params)
         found = det.detect(frame, params)  # the second run captures the graphs
         setup_s = time.monotonic() - t0
         detect = wall_ms(lambda: det.detect(frame, params), 200)
-        graph = det._graphs[(1, 480, 640)]
-        post = graph.posts[min(det.top_k)]
+        graph = det.backend.graph((1, 480, 640))
+        post = graph.posts[min(det.options.top_k)]
         values = post.values
         result = {
             "setup_s": round(setup_s, 1),
@@ -211,12 +212,12 @@ def r50() -> None:
             name = f"r50 1820x1024 b{batch} {variant}"
             try:
                 torch._dynamo.reset()
-                det = fast_detector(model, config, "cuda", fp16=True)
+                det = fast_detector(model, config, "cuda", DetectorOptions(fp16=True))
                 fused = 0
                 if variant == "cudnn fused relu":
-                    fused = fuse_relu(det.forward)
+                    fused = fuse_relu(det.backend.forward)
                 if variant == "inductor":
-                    det.forward = torch.compile(det.forward, dynamic=False)
+                    det.backend.forward = torch.compile(det.backend.forward, dynamic=False)
                 saved_limit = torch.backends.cudnn.benchmark_limit
                 if variant == "benchmark_limit=0":
                     torch.backends.cudnn.benchmark_limit = 0
@@ -226,7 +227,7 @@ def r50() -> None:
                     det.run(prepared)
                     outputs = det.run(prepared)  # captured
                     setup_s = time.monotonic() - t0
-                    graph = det._graphs[tuple(prepared.shape[:3])]
+                    graph = det.backend.graph(tuple(prepared.shape[:3]))
                     net_gpu = gpu_ms(graph.replay, 30)
                     conf = outputs[1].float().cpu().numpy()
                 torch.backends.cudnn.benchmark_limit = saved_limit

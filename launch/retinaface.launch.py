@@ -31,6 +31,7 @@ def _launch_setup(context, *args, **kwargs):
             "params_file",
             "model_path",
             "device",
+            "runtime",
             "use_compressed",
             "qos_reliability",
             "tracking",
@@ -46,6 +47,8 @@ def _launch_setup(context, *args, **kwargs):
         overrides["model_path"] = arg["model_path"]
     if arg["device"]:
         overrides["device"] = arg["device"]
+    if arg["runtime"]:
+        overrides["runtime"] = arg["runtime"]
     if arg["use_compressed"]:
         overrides["use_compressed"] = _truthy(arg["use_compressed"])
     if arg["qos_reliability"]:
@@ -119,6 +122,11 @@ def generate_launch_description() -> LaunchDescription:
             ),
             DeclareLaunchArgument(
                 "device", default_value="", description="auto | cpu | cuda | cuda:N ('' = from params_file)"
+            ),
+            DeclareLaunchArgument(
+                "runtime",
+                default_value="",
+                description="auto | torch | onnxruntime | openvino ('' = from params_file)",
             ),
             DeclareLaunchArgument(
                 "use_compressed",

@@ -34,7 +34,8 @@ _COMMAND_MODULES = (
 # Dependencies that `pip install .` leaves to the user, and how to get them.
 _OPTIONAL = {
     "torch": "PyTorch: pip install torch (or pip install .[torch]); Jetson: NVIDIA's wheel",
-    "onnxruntime": "onnxruntime: pip install onnxruntime",
+    "onnxruntime": "onnxruntime: pip install onnxruntime (or pip install .[onnx]; onnxruntime-gpu on CUDA)",
+    "openvino": "OpenVINO: pip install openvino (or pip install .[openvino])",
     "rclpy": "ROS 2 (rclpy): source a ROS 2 installation, or this project's tools/env.sh",
     "rosbags": "rosbags (bags): pip install rosbags (or pip install .[recording])",
     "ray": "Ray (--ray): pip install ray (or pip install .[ray])",

@@ -33,7 +33,7 @@ def draw_bounding_boxes(
     """
     if labels not in LABELS:
         raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
-    from retinaface_ros.inference.detector import as_bgr_image
+    from retinaface_ros.inference.preprocess import as_bgr_image
 
     canvas = as_bgr_image(img).copy()
     names = tuple(class_names) if class_names is not None else None

@@ -9,19 +9,19 @@ import enum
 import numbers
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
+from retinaface_ros.backends import registry
 from retinaface_ros.detections import Detections, InferenceParams
-from retinaface_ros.inference.detector import Detector, as_bgr_image, fast_detector
-from retinaface_ros.io.state_dicts import backbone_of, first_non_finite, has_mask_head, read_state_dict
-from retinaface_ros.model import BACKBONES, ModelConfig, RetinaFace, config_for
+from retinaface_ros.devices import cuda_available, free_cuda_memory, resolve_device
+from retinaface_ros.inference.detector import Detector, as_bgr_image
+from retinaface_ros.inference.options import DetectorOptions
+from retinaface_ros.model.config import BACKBONES, ModelConfig, config_for
 from retinaface_ros.types import BoundingBoxList, Image
 from retinaface_ros.validation import (
     check_batch_size,
-    check_device,
     check_fits_in_memory,
     check_fp16,
     check_training_value,
@@ -29,42 +29,19 @@ from retinaface_ros.validation import (
     parse_lr_steps,
 )
 
+if TYPE_CHECKING:
+    import torch
+
+    from retinaface_ros.model.retinaface import RetinaFace
+
 CLASSES = ["face", "masked_face"]
+__all__ = ["CLASSES", "RetinaFaceLearner", "cuda_available", "free_cuda_memory", "resolve_device"]
 
 
 class _Default(enum.Enum):
     """Marks an argument left to ``learner.inference_params`` where None means something else."""
 
     PARAMS = "learner.inference_params"
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' (or that torch.device) → torch.device; CUDA without a GPU is an error."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    check_device(device)
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} but PyTorch sees no CUDA GPU; pass device='cpu' (or install a CUDA build)"
-            )
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are visible"
-            )
-    return torch.device(device)
-
-
-def cuda_available() -> bool:
-    """Whether PyTorch sees a CUDA GPU (the ROS nodes' ``device: auto`` falls back to the CPU without one)."""
-    return torch.cuda.is_available()
-
-
-def free_cuda_memory() -> None:
-    """Hand cached CUDA memory back to the driver (after dropping a model); no-op without CUDA."""
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _plain_number(value: Any) -> Any:
@@ -97,6 +74,8 @@ class RetinaFaceLearner:
         device: str | torch.device = "cuda",
         fp16: bool = False,
         torch_compile: bool = False,
+        runtime: str = "auto",
+        providers: Sequence[str] = (),
     ) -> None:
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -121,6 +100,12 @@ class RetinaFaceLearner:
         check_fp16(fp16, self.device.type)
         if torch_compile and self.device.type != "cuda":
             raise ValueError("torch_compile=True needs a CUDA device; use torch_compile=False on the CPU")
+        self.runtime = registry.check_runtime(runtime)
+        if isinstance(providers, str) or not all(isinstance(p, str) for p in providers):
+            raise TypeError(f"providers must be a list of provider names, got {providers!r}")
+        if providers and runtime not in ("auto", "onnxruntime"):
+            raise ValueError(f"providers are an onnxruntime option, not one of runtime={runtime!r}")
+        self.providers = tuple(providers)
 
         self.backbone = backbone
         self.lr = lr
@@ -142,8 +127,18 @@ class RetinaFaceLearner:
         self.classes = list(CLASSES)
         self.inference_params = InferenceParams()
         self.model: RetinaFace | None = None
-        self.ort_session: Any = None  # set by optimize() / loading an ONNX folder
+        self.onnx_backend: Any = None  # the ONNX graph's backend: set by optimize() / loading an ONNX folder
         self._detector: Detector | None = None
+
+    @property
+    def ort_session(self) -> Any:
+        """The ONNX graph's backend (onnxruntime or OpenVINO), None for a torch model (older name of
+        ``onnx_backend``)."""
+        return self.onnx_backend
+
+    @ort_session.setter
+    def ort_session(self, backend: Any) -> None:
+        self.onnx_backend = backend
 
     # ----------------------------------------------------------------------------------------- model state
     @property
@@ -153,11 +148,15 @@ class RetinaFaceLearner:
 
     def init_model(self, with_mask_head: bool = False) -> RetinaFace:
         """Build a freshly initialised network for ``self.backbone`` and make it the learner's model."""
+        from retinaface_ros.model.retinaface import RetinaFace
+
         self.set_model(RetinaFace(self.backbone, with_mask_head=with_mask_head))
         return self.model  # type: ignore[return-value]
 
     def set_model(self, model: RetinaFace) -> None:
-        """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX session."""
+        """Adopt ``model`` (moved to the device, eval mode) for inference; drops any ONNX graph."""
+        from retinaface_ros.model.retinaface import RetinaFace
+
         if not isinstance(model, RetinaFace):
             raise TypeError(f"model must be a retinaface_ros.model.RetinaFace, got {type(model).__name__}")
         if model.backbone_name != self.backbone:
@@ -165,33 +164,50 @@ class RetinaFaceLearner:
                 f"model backbone {model.backbone_name!r} does not match learner backbone {self.backbone!r}"
             )
         self.model = model.to(self.device).eval()
-        self.ort_session = None
+        self.onnx_backend = None
         self._refresh_detector()
 
-    def set_onnx_session(self, session: Any, keep_model: bool) -> None:
-        """Run inference with an onnxruntime ``session`` (:class:`~.backends.onnxruntime.OnnxSession`);
-        ``keep_model=False`` drops the torch model (the ONNX graph is the model, as after loading one)."""
+    def set_onnx_backend(self, backend: Any, keep_model: bool) -> None:
+        """Run inference with ``backend`` (an ONNX graph on onnxruntime or OpenVINO, from
+        :func:`~.backends.registry.onnx_backend`); ``keep_model=False`` drops the torch model (the ONNX
+        graph is the model now, as after loading one)."""
         if not keep_model:
             self.model = None
-        self.ort_session = session
+        self.onnx_backend = backend
         self._refresh_detector()
 
+    def detector_options(self) -> DetectorOptions:
+        """The torch detector's options: fp16 and torch_compile from the learner, the rest default."""
+        return DetectorOptions(fp16=self.fp16, torch_compile=self.torch_compile)
+
     def _refresh_detector(self) -> None:
-        """Build the detector: onnxruntime, or a BatchNorm-folded inference copy of ``self.model``.
+        """Build the detector over the backend ``runtime`` chooses: the ONNX graph's, or a torch inference
+        copy of ``self.model`` (BatchNorm folded, fp16 when ``fp16``, channels_last, compiled with
+        ``torch_compile``; ``self.model`` stays the trainable fp32 module that ``save`` and ``fit`` use),
+        or with ``runtime`` onnxruntime / openvino an ONNX export of it."""
+        exported = self.runtime in ("onnxruntime", "openvino")
+        if self.onnx_backend is None and self.model is not None and exported:
+            from retinaface_ros.backends.onnxruntime import export_onnx, optimizer_info
 
-        The copy is cast to fp16 when ``fp16``, laid out channels_last and, with ``torch_compile`` (CUDA),
-        compiled by inductor on the first run of each input shape; ``self.model`` stays the trainable fp32
-        module that ``save`` and ``fit`` use.
-        """
-        if self.ort_session is not None:
-            from retinaface_ros.backends.onnxruntime import OnnxForward
-
-            forward = OnnxForward(self.ort_session)
-            self._detector = Detector(forward, self.config, "cpu", forward.has_mask_head)
+            backend = self.onnx_backend_for(export_onnx(self.model, False, self.backbone), "exported model")
+            backend.info = optimizer_info(backend, False)
+            self.onnx_backend = backend
+        if self.onnx_backend is not None:
+            self._detector = Detector(self.onnx_backend, self.config)
             return
         assert self.model is not None
-        self._detector = fast_detector(
-            self.model, self.config, self.device, self.fp16, torch_compile=self.torch_compile
+        if self.runtime not in ("auto", "torch"):
+            raise ValueError(f"runtime={self.runtime!r} cannot run a PyTorch model")
+        options = self.detector_options()
+        backend = registry.torch_backend(self.model, self.device, options)
+        self._detector = Detector(backend, self.config, options)
+
+    def onnx_backend_for(self, model_bytes: bytes, source: str) -> Any:
+        """A backend for ``model_bytes`` (an ONNX graph) on the learner's ``runtime`` (auto or torch:
+        onnxruntime, OpenVINO when only that is installed), ``providers`` and device."""
+        runtime = "auto" if self.runtime == "torch" else self.runtime
+        return registry.onnx_backend(
+            model_bytes, runtime, str(self.device), source, self.providers, self.config.mean_bgr
         )
 
     def load(self, path: str | Path, verbose: bool = True) -> None:
@@ -205,6 +221,8 @@ class RetinaFaceLearner:
 
             load_folder(self, path, verbose=verbose)
             return
+        from retinaface_ros.io.state_dicts import read_state_dict
+
         state = read_state_dict(path)
         self.load_state_dict(state, source=str(path))
         if verbose:
@@ -212,6 +230,9 @@ class RetinaFaceLearner:
 
     def load_state_dict(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
         """Build the network for the state dict (backbone checked, mask head found) and load it strictly."""
+        from retinaface_ros.io.state_dicts import backbone_of, first_non_finite, has_mask_head
+        from retinaface_ros.model.retinaface import RetinaFace
+
         found = backbone_of(state)
         if found != self.backbone:
             raise ValueError(
@@ -230,7 +251,9 @@ class RetinaFaceLearner:
         self.set_model(model)
 
     # ----------------------------------------------------------------------------------------- inference
-    def _require_detector(self) -> Detector:
+    @property
+    def detector(self) -> Detector:
+        """The inference pipeline of the loaded model (its backend, options, counters, caches)."""
         if self._detector is None:
             raise ValueError("no model loaded: call load(path) (or download() then load) before infer")
         return self._detector
@@ -266,7 +289,7 @@ class RetinaFaceLearner:
         """
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         image = as_bgr_image(img)
-        detector = self._require_detector()
+        detector = self.detector
         self.check_memory([image], params)
         return detector.detect(image, params).to_bounding_boxes()
 
@@ -297,7 +320,7 @@ class RetinaFaceLearner:
         params = self._params(threshold, nms_threshold, scales, mask_thresh)
         arrays = [as_bgr_image(img) for img in images]
         check_batch_size(len(arrays))
-        detector = self._require_detector()
+        detector = self.detector
         self.check_memory(arrays, params)
         return detector.detect_batch(arrays, params) if arrays else []
 
@@ -316,7 +339,7 @@ class RetinaFaceLearner:
             threshold, None if nms_threshold is _Default.PARAMS else nms_threshold, scales, mask_thresh
         )
         image = as_bgr_image(img)
-        detector = self._require_detector()
+        detector = self.detector
         self.check_memory([image], params)
         return detector.detect_batch([image], params, apply_nms=not skip_nms)[0]
 
@@ -328,8 +351,10 @@ class RetinaFaceLearner:
             return
         cost = detection_cost([image.shape[:2] for image in images], params.scales, self.backbone)
         what = f"{len(images)} image(s) at scales {list(params.scales)} ({cost.network_pixels:,} px)"
-        if self._detector is not None and self._detector.device.type == "cuda":
-            device = self._detector.device
+        device = self._detector.device if self._detector is not None else None
+        if self._detector is not None and self._detector.backend.name == "torch" and device.type == "cuda":
+            import torch
+
             free = torch.cuda.mem_get_info(device)[0]
             cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
             check_fits_in_memory(cost.bytes, f"{what} on {device}", available=free + cached)
@@ -450,15 +475,23 @@ class RetinaFaceLearner:
         return download(self.backbone, path=path, mode=mode, verbose=verbose, url=url)
 
     def optimize(self, do_constant_folding: bool = False) -> None:
-        """Export to ONNX and run inference with onnxruntime from now on."""
-        from retinaface_ros.backends.onnxruntime import optimize_learner
+        """Export to ONNX and run inference with it from now on (onnxruntime, or the ``runtime`` given);
+        the torch model is kept for ``fit``."""
+        if self.model is None:
+            if self.onnx_backend is not None:
+                return  # loaded from an ONNX folder: already optimized, nothing to export
+            raise ValueError("no model loaded: call load(path) or init_model() before optimize()")
+        from retinaface_ros.backends.onnxruntime import export_onnx, optimizer_info
 
-        optimize_learner(self, do_constant_folding=do_constant_folding)
+        graph = export_onnx(self.model, do_constant_folding, self.backbone)
+        backend = self.onnx_backend_for(graph, "exported model")
+        backend.info = optimizer_info(backend, do_constant_folding)
+        self.set_onnx_backend(backend, keep_model=True)
 
     def reset(self) -> None:
         """Forget the loaded model and give its GPU memory back."""
         self.model = None
-        self.ort_session = None
+        self.onnx_backend = None
         self._detector = None
         if self.device.type == "cuda":
             free_cuda_memory()

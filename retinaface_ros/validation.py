@@ -221,7 +221,7 @@ def detection_cost(
     image_sizes: Sequence[tuple[int, int]], scales: tuple[int, int], backbone: str
 ) -> DetectionCost:
     """Estimated peak bytes of detecting faces in images of (height, width) at ``scales``."""
-    from retinaface_ros.inference.detector import resize_factor, resized_shape
+    from retinaface_ros.inference.resize import resize_factor, resized_shape
 
     per_pixel = DETECTION_BYTES_PER_PIXEL.get(backbone, max(DETECTION_BYTES_PER_PIXEL.values()))
     pixels = 0

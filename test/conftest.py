@@ -65,3 +65,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 from ros_helpers import configure_ros_env  # noqa: E402
 
 configure_ros_env()
+
+# The detector tests' fixtures (pretrained mnet model, crowded VGA frame, the plain path's detections).
+from detector_helpers import frame, model, plain  # noqa: E402, F401

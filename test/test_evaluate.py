@@ -12,7 +12,7 @@ from retinaface_ros.detections import Detections
 from retinaface_ros.evaluation import detect_tta, evaluate_learner, load_ground_truth, pyramid_factors
 from retinaface_ros.evaluation.metrics import bbox_overlaps_inclusive
 from retinaface_ros.evaluation.wider_protocol import evaluate_wider, load_predictions
-from retinaface_ros.inference.detector import resize_factor, resized_shape
+from retinaface_ros.inference.preprocess import resize_factor, resized_shape
 
 
 class RectangleLearner:

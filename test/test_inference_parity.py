@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from conftest import box_iou, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
@@ -25,10 +24,8 @@ def golden() -> dict:
 
 def test_raw_heads_match_reference(learner: RetinaFaceLearner) -> None:
     raw = np.load(shared_path("golden", "reference_mnet_raw_320x240.npz"))
-    detector = learner._require_detector()
-    batch = detector.preprocess([raw["input_bgr_uint8"]], 1.0)
-    with torch.inference_mode():
-        loc, conf, landms = (t[0].numpy() for t in detector.forward(batch))
+    detector = learner.detector
+    loc, conf, landms = (t[0].numpy() for t in detector.run(detector.prepare([raw["input_bgr_uint8"]], 1.0)))
     np.testing.assert_allclose(loc, raw["loc"], atol=1e-4)
     np.testing.assert_allclose(conf, raw["conf"], atol=1e-4)
     np.testing.assert_allclose(landms, raw["landms"], atol=1e-4)
@@ -78,7 +75,7 @@ def test_resized_input_matches_the_reference_pipeline(learner: RetinaFaceLearner
     """Default scales (the selfie is upscaled by 1024/898 to 1824×1024) against the port of the reference's
     detect.py on the same weights: the same resize sampling (cv2.resize with fx = fy), the same faces."""
     from retinaface_ros.benchmark.reference import ReferencePipeline
-    from retinaface_ros.inference.detector import resize_factor
+    from retinaface_ros.inference.preprocess import resize_factor
 
     image = Image.open(selfie_path).opencv()
     factor = resize_factor(*image.shape[:2], (1024, 1980))
@@ -101,7 +98,7 @@ def test_resized_input_matches_the_reference_pipeline(learner: RetinaFaceLearner
 
 
 def test_resize_factor_respects_max_long_side() -> None:
-    from retinaface_ros.inference.detector import resize_factor, resized_shape
+    from retinaface_ros.inference.preprocess import resize_factor, resized_shape
 
     assert resize_factor(898, 1600, (1024, 1980)) == pytest.approx(1024 / 898)  # long side 1824 ≤ 1980
     factor = resize_factor(500, 2000, (1024, 1980))  # 1024/500 would make the long side 4096

@@ -24,6 +24,7 @@ REQUIRED_ARGS = {
     "params_file",
     "model_path",
     "device",
+    "runtime",
     "use_compressed",
     "qos_reliability",
     "tracking",
@@ -112,6 +113,7 @@ def test_parameter_overrides_are_declared_parameters(tree):
     assert overridden == {
         "model_path",
         "device",
+        "runtime",
         "use_compressed",
         "qos_reliability",
         "tracking",

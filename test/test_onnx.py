@@ -13,7 +13,7 @@ import torch
 from conftest import REPO_ROOT, shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
-from retinaface_ros.backends.onnxruntime import OnnxSession, choose_providers, physical_cores
+from retinaface_ros.backends.onnxruntime import OnnxRuntimeBackend, choose_providers, physical_cores
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +32,12 @@ def onnx_learner(mnet_weights) -> RetinaFaceLearner:
 
 
 def raw_heads(learner: RetinaFaceLearner, image: np.ndarray) -> list[np.ndarray]:
-    detector = learner._require_detector()
-    with torch.inference_mode():
-        return [t[0].numpy() for t in detector.forward(detector.preprocess([image], 1.0))]
+    detector = learner.detector
+    return [np.asarray(t[0]) for t in detector.run(detector.prepare([image], 1.0))]
 
 
 def test_raw_heads_match_torch_and_reference(torch_learner, onnx_learner) -> None:
-    assert isinstance(onnx_learner.ort_session, OnnxSession)
+    assert isinstance(onnx_learner.ort_session, OnnxRuntimeBackend)
     raw = np.load(shared_path("golden", "reference_mnet_raw_320x240.npz"))
     ours = raw_heads(onnx_learner, raw["input_bgr_uint8"])
     for got, want, name in zip(
@@ -62,9 +61,10 @@ def test_selfie_boxes_identical(torch_learner, onnx_learner, selfie_path) -> Non
 def test_dynamic_batch_and_size(torch_learner, onnx_learner) -> None:
     batch = torch.rand(2, 3, 96, 128) * 200 - 100
     with torch.inference_mode():
-        for got, want in zip(onnx_learner._detector.forward(batch), torch_learner.model(batch), strict=True):
-            assert got.shape == want.shape
-            torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+        want = torch_learner.model(batch)
+    for got, expected in zip(onnx_learner.detector.run(batch.numpy()), want, strict=True):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=1e-4)
 
 
 def test_onnx_folder_round_trip(onnx_learner, torch_learner, tmp_path: Path, bald_guys_path) -> None:
@@ -76,7 +76,7 @@ def test_onnx_folder_round_trip(onnx_learner, torch_learner, tmp_path: Path, bal
 
     loaded = RetinaFaceLearner(backbone="mnet", device="cpu")
     loaded.load(folder, verbose=False)
-    assert loaded.model is None and isinstance(loaded.ort_session, OnnxSession)
+    assert loaded.model is None and isinstance(loaded.ort_session, OnnxRuntimeBackend)
     image = Image.open(bald_guys_path)
     got = loaded.detect_arrays(image, threshold=0.5, scales=[512, 800])
     ref = torch_learner.detect_arrays(image, threshold=0.5, scales=[512, 800])

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from retinaface_ros.inference.detector import Detector, resize_factor, resize_on_device, resized_shape
+from retinaface_ros.inference.preprocess import DeviceUploader, resize_factor, resize_on_device, resized_shape
 from retinaface_ros.inference.staging import resize_image, resizes_by_factor, row_chunks, stage_frames
-from retinaface_ros.model import RetinaFace, config_for
 
 
 @pytest.mark.parametrize(("count", "parts"), [(32, 8), (8, 8), (3, 3), (1, 1), (13, 8)])
@@ -62,13 +61,13 @@ def test_resize_image_of_a_sliver() -> None:
 
 def test_detector_upload_reuses_the_staging_buffer() -> None:
     """The plain (uint8 upload) preprocess: each call's batch is its own frames, also after buffer reuse."""
-    detector = Detector(RetinaFace("mnet").eval(), config_for("mnet"), fast_preprocess=False)
+    uploader = DeviceUploader(torch.device("cpu"), max_buffers=8)
     first, second = frames(12), frames(11) + frames(1)
-    got_first = detector._upload(first, 1.0)
-    got_second = detector._upload(second, 1.0)
+    got_first = uploader.upload(first, 1.0, None)
+    got_second = uploader.upload(second, 1.0, None)
     assert torch.equal(got_first, torch.from_numpy(np.stack(first)))
     assert torch.equal(got_second, torch.from_numpy(np.stack(second)))
-    assert len(detector._staging) == 1
+    assert len(uploader.cache_info()["staging"]) == 1  # one buffer for both batches
 
 
 @pytest.mark.parametrize("source_hw", [(480, 640), (720, 1280), (1080, 1920), (898, 1600), (96, 64)], ids=str)

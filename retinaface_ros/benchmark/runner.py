@@ -20,12 +20,24 @@ import cv2
 import numpy as np
 import torch
 
+from retinaface_ros.backends import registry
 from retinaface_ros.benchmark.matrix import INPUTS, REFERENCE_THRESHOLD, THRESHOLD
 from retinaface_ros.benchmark.reference import ReferencePipeline
 from retinaface_ros.detections import InferenceParams
-from retinaface_ros.inference.detector import Detector, fast_detector, resize_factor, resized_shape
+from retinaface_ros.inference.detector import Detector
+from retinaface_ros.inference.options import DetectorOptions
+from retinaface_ros.inference.postprocess.batch import PostprocessBatch
+from retinaface_ros.inference.preprocess import resize_factor, resized_shape
 from retinaface_ros.io.image_files import read_image
 from retinaface_ros.model import RetinaFace, config_for
+
+# Torch variants beside the default: options changed from the defaults; CUDA only.
+TORCH_VARIANTS: dict[str, dict[str, Any]] = {
+    "torch-fp16": {"fp16": True},
+    "torch-fp16-exact": {"fp16": True, "packed": False},
+    "torch-fp16-unfused": {"fp16": True, "fuse": False},
+    "torch-fp16-compile": {"fp16": True, "torch_compile": True},
+}
 
 
 def shared_dir() -> Path:
@@ -103,27 +115,17 @@ def ours(
     factor = resize_factor(height, width, params.scales)
     input_hw = resized_shape(height, width, factor)
 
+    image_hws = [(height, width)] * len(frames)
+
     def postprocess(prepared: Any, outputs: Any) -> list:
-        return detector.postprocess_group(outputs, input_hw, [(height, width)] * len(frames), factor, params)
-
-    def staged_prepare() -> Any:
-        with torch.inference_mode():
-            return detector.prepare(frames, factor)
-
-    def staged_forward(prepared: Any) -> Any:
-        with torch.inference_mode():
-            return detector.run(prepared)
-
-    def staged_post(prepared: Any, outputs: Any) -> list:
-        with torch.inference_mode():
-            return postprocess(prepared, outputs)
+        return detector.postprocess_group(PostprocessBatch(outputs, input_hw, image_hws, factor, params))
 
     return Pipeline(
         name,
-        detector.device,
-        prepare=staged_prepare,
-        forward=staged_forward,
-        postprocess=staged_post,
+        torch.device(detector.device if str(detector.device).startswith("cuda") else "cpu"),
+        prepare=lambda: detector.prepare(frames, factor),
+        forward=detector.run,
+        postprocess=postprocess,
         total=lambda: detector.detect_batch(frames, params),
         count=lambda result: sum(len(d) for d in result),
         info={"resized_hw": list(input_hw), "threshold": params.threshold, **info},
@@ -291,26 +293,31 @@ def build_pipelines(
         if runtime == "reference" and batch == 1:  # the reference handles one image at a time
             pipes.append(reference(model.to(device), config, device, frames, scales))
         elif runtime == "torch":
-            pipes.append(ours("torch", fast_detector(model, config, device), frames, params))
-        elif runtime == "torch-fp16" and device.type == "cuda":
-            pipes.append(ours("torch-fp16", fast_detector(model, config, device, fp16=True), frames, params))
-        elif runtime == "torch-fp16-exact" and device.type == "cuda":
-            exact = fast_detector(model, config, device, fp16=True)
-            exact.packed = False
-            pipes.append(ours("torch-fp16-exact", exact, frames, params))
-        elif runtime == "torch-fp16-unfused" and device.type == "cuda":
-            unfused = fast_detector(model, config, device, fp16=True, fuse=False)
-            pipes.append(ours("torch-fp16-unfused", unfused, frames, params))
-        elif runtime == "torch-fp16-compile" and device.type == "cuda":
-            compiled = fast_detector(model, config, device, fp16=True, torch_compile=True)
-            pipes.append(ours("torch-fp16-compile", compiled, frames, params))
-        elif runtime == "onnxruntime" and device.type == "cpu":
-            from retinaface_ros.backends.onnxruntime import OnnxForward, OnnxSession, export_onnx
+            pipes.append(ours("torch", torch_detector(model, config, device), frames, params))
+        elif runtime in TORCH_VARIANTS and device.type == "cuda":
+            options = DetectorOptions(**TORCH_VARIANTS[runtime])
+            pipes.append(ours(runtime, torch_detector(model, config, device, options), frames, params))
+        elif runtime in registry.RUNTIMES and registry.RUNTIMES[runtime].framework == "onnx":
+            if device.type != "cpu":
+                continue  # the ONNX runtimes' GPU providers are measured on their own machines
+            from retinaface_ros.backends.onnxruntime import export_onnx
 
-            session = OnnxSession(export_onnx(model, False, backbone), "cpu", "exported model")
-            detector = Detector(OnnxForward(session), config, "cpu", session.has_mask_head)
-            pipes.append(ours("onnxruntime", detector, frames, params, providers=session.providers))
+            backend = registry.onnx_backend(
+                export_onnx(model, False, backbone), runtime, "cpu", "exported model"
+            )
+            info = (
+                {"providers": backend.providers} if runtime == "onnxruntime" else {"device": backend.device}
+            )
+            pipes.append(ours(runtime, Detector(backend, config), frames, params, **info))
     return pipes
+
+
+def torch_detector(
+    model: torch.nn.Module, config: Any, device: torch.device, options: DetectorOptions | None = None
+) -> Detector:
+    """A detector on the torch runtime with ``options`` (default: the learner's defaults)."""
+    options = options if options is not None else DetectorOptions()
+    return Detector(registry.torch_backend(model, device, options), config, options)
 
 
 def lever_pipelines(
@@ -331,15 +338,14 @@ def lever_pipelines(
         pipes.append(pipe)
 
     def detector(**settings: Any) -> Detector:
-        return fast_detector(model, config, device, **settings)
+        return torch_detector(model, config, device, DetectorOptions(**settings))
 
     unmerged = dict(merge=False, channels_last=False)
+    slow = dict(fast_preprocess=False, fast_postprocess=False)
     if device.type == "cpu":
-        add("plain (no fold, torch postprocess)", _slow(detector(fold=False, **unmerged)))
-        add("+ BN fold", _slow(detector(**unmerged)))
-        slow_post = detector(**unmerged)
-        slow_post.fast_postprocess = False
-        add("+ BN fold + one-pass blob preprocess", slow_post)
+        add("plain (no fold, torch postprocess)", detector(fold=False, **unmerged, **slow))
+        add("+ BN fold", detector(**unmerged, **slow))
+        add("+ BN fold + one-pass blob preprocess", detector(**unmerged, fast_postprocess=False))
         add("+ numpy/OpenCV postprocess", detector(**unmerged))
         add("+ channels_last", detector(merge=False))
         add("+ merged heads (default)", detector())
@@ -357,23 +363,13 @@ def lever_pipelines(
     # setting), and the cost of the learner's BoundingBoxList on top of the arrays.
     add("fp16, NCHW (no channels_last)", detector(fp16=True, channels_last=False))
     add("fp32, NCHW (no channels_last)", detector(channels_last=False))
-    fewer_rounds = detector(fp16=True)
-    fewer_rounds.nms_rounds = 4
-    add("fp16, 4 NMS rounds", fewer_rounds)
-    small_budget = detector(fp16=True)
-    small_budget.top_k = (128, *small_budget.top_k)
-    add("fp16, first budget 128", small_budget)
+    add("fp16, 4 NMS rounds", detector(fp16=True, nms_rounds=4))
+    add("fp16, first budget 128", detector(fp16=True, top_k=(128, *DetectorOptions().top_k)))
     boxes = ours("fp16 + BoundingBoxList (infer)", detector(fp16=True), frames, params)
     arrays = boxes.total
     boxes.total = lambda: [found.to_bounding_boxes() for found in arrays()]
     pipes.append(boxes)
     return pipes
-
-
-def _slow(detector: Detector) -> Detector:
-    detector.fast_preprocess = False
-    detector.fast_postprocess = False
-    return detector
 
 
 def _restoring(pipe: Pipeline) -> Pipeline:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from retinaface_ros.commands import UsageError
+from retinaface_ros.commands.runtime_options import add_runtime_arguments, runtime_kwargs
 from retinaface_ros.model.config import BACKBONES
 
 LABELS = ("score", "id", "none")
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, type=Path, help=".pth state dict or OpenDR model folder")
     parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_runtime_arguments(parser)
     settings = "default: the model folder's saved setting, else"
     parser.add_argument("--threshold", type=float, default=None, help=f"score threshold ({settings} 0.8)")
     parser.add_argument("--nms-threshold", type=float, default=None, help=f"NMS IoU ({settings} 0.4)")
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         for target in targets:  # refused before the model loads: a device, FIFO, folder, unknown format
             check_output_file(target)
             check_image_format(target)
-    learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
+    learner = RetinaFaceLearner(backbone=args.backbone, device=args.device, **runtime_kwargs(args))
     learner.load(args.model, verbose=False)
     if args.out is not None and is_folder and not args.out.is_dir():
         args.out.mkdir(parents=True)

@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N (picks the onnxruntime provider)"
     )
+    parser.add_argument(
+        "--runtime",
+        choices=("onnxruntime", "openvino"),
+        default="onnxruntime",
+        help="the runtime that loads the exported graph as a check (default onnxruntime)",
+    )
     parser.set_defaults(func=handler)
 
 
@@ -35,8 +41,10 @@ def handler(args: argparse.Namespace) -> int:
 
     learner = RetinaFaceLearner(backbone=args.backbone, device=args.device)
     learner.load(args.model, verbose=False)
+    learner.runtime = args.runtime
     learner.optimize(do_constant_folding=args.constant_folding)
     folder = learner.save(args.out, verbose=False)
-    providers = ", ".join(learner.ort_session.providers)
-    print(f"exported {args.backbone} RetinaFace to {folder} (providers: {providers})")
+    backend = learner.onnx_backend
+    where = f"providers: {', '.join(backend.providers)}" if args.runtime == "onnxruntime" else backend.device
+    print(f"exported {args.backbone} RetinaFace to {folder} (checked with {args.runtime}, {where})")
     return 0

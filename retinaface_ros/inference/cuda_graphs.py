@@ -1,11 +1,9 @@
-"""CUDA execution helpers of the :class:`~retinaface_ros.inference.detector.Detector`: the scoped cuDNN
-autotuning switch, running on the detector's own device, and the CUDA graphs of the network and of the packed
-postprocess."""
+"""CUDA execution helpers of the torch backend and the packed postprocess: the scoped cuDNN autotuning switch
+and the CUDA graphs of the network and of the packed postprocess."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,19 +41,6 @@ class CudnnBenchmark:
 
 
 cudnn_benchmark = CudnnBenchmark()
-
-
-def on_own_device(method: Callable) -> Callable:
-    """Run a :class:`Detector` method with its CUDA device current (a ``cuda:N`` that is not the current
-    device gets its kernels, streams, events and graph captures on that device), as ``torch.cuda.device``."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        scope = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
-        with scope:
-            return method(self, *args, **kwargs)
-
-    return wrapper
 
 
 class CudaGraphForward:

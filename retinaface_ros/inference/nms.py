@@ -6,9 +6,13 @@ the public RetinaFace pipeline box for box.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 PRE_NMS_TOP_K = 5000  # candidates kept (by score) before NMS, as the reference
 POST_NMS_TOP_K = 750  # detections kept after NMS, as the reference
@@ -18,9 +22,9 @@ def nms(
     boxes: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor, iou_threshold: float
 ) -> np.ndarray:
     """Indices of the boxes (x1, y1, x2, y2) kept by greedy NMS, highest score first."""
-    if isinstance(boxes, torch.Tensor) and boxes.is_cuda:
-        return nms_torch(boxes, scores, iou_threshold).cpu().numpy()
-    if isinstance(boxes, torch.Tensor):
+    if not isinstance(boxes, np.ndarray):  # a torch tensor (torch is imported only by its callers)
+        if boxes.is_cuda:
+            return nms_torch(boxes, scores, iou_threshold).cpu().numpy()
         boxes, scores = boxes.cpu().numpy(), scores.cpu().numpy()
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -42,6 +46,8 @@ _ROUNDS_PER_CHECK = 3
 def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
     """IoU of every pair of (..., k, 4) boxes (x1, y1, x2, y2) → (..., k, k), pixel-inclusive (widths and
     heights + 1) as the reference computes it; x and y side by side, so a few kernels on the GPU."""
+    import torch
+
     top_left, bottom_right = boxes[..., :, None, :2], boxes[..., :, None, 2:]  # (..., k, 1, 2)
     sides = bottom_right - top_left + 1
     areas = sides[..., 0, 0] * sides[..., 0, 1]
@@ -63,6 +69,8 @@ def nms_torch(
     "all kept", repeating that rule converges to the greedy result in as many rounds as the longest
     suppression chain (a handful in practice); each round is one matrix product.
     """
+    import torch
+
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.int64, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)  # ties keep their given order

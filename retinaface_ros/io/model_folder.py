@@ -8,7 +8,6 @@ the learner exactly as it was.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import shutil
@@ -17,18 +16,17 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
-import torch
 
+from retinaface_ros.backends.registry import FILE_EXTENSIONS as FORMATS
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.io.atomic_files import current_umask, fsync_dir, write_atomically
-from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
 
-FORMATS = {"pytorch": "pth", "onnx": "onnx"}
 MAX_META_BYTES = 1 << 20  # a model folder's JSON is a few hundred bytes
 
 
 def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
-    """Write the learner's model (ONNX when optimized, else the PyTorch state dict) as an OpenDR folder."""
+    """Write the learner's model as an OpenDR folder: the file its backend says (the ONNX graph when
+    optimized or loaded from ONNX, else the PyTorch state dict)."""
     folder = Path(path)
     if folder.suffix == ".json":  # <folder>/<folder>.json, the metadata file of the folder
         if folder.stem != folder.parent.name:
@@ -39,25 +37,16 @@ def save_folder(learner: Any, path: str | Path, verbose: bool = True) -> Path:
     name = folder.name
     if not name or name in (".", ".."):
         raise ValueError(f"cannot save to {path!r}: the folder name is the model name and must not be empty")
-    session = learner.ort_session
-    if session is None and learner.model is None:
+    if learner.model is None and learner.onnx_backend is None:
         raise ValueError("no model to save: call load(path), init_model() or fit() first")
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"cannot save to {folder}: it exists and is not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / f"{name}.json").is_file():
         raise ValueError(f"cannot save to {folder}: it is a non-empty folder that is not a model folder")
 
-    if session is not None:
-        framework, payload, mask = "onnx", session.model_bytes, session.has_mask_head
-        info = dict(session.info)
-    else:
-        state = {
-            key: (value.detach().float() if value.is_floating_point() else value.detach()).cpu()
-            for key, value in learner.model.state_dict().items()
-        }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        framework, payload, mask, info = "pytorch", buffer.getvalue(), bool(learner.model.with_mask_head), {}
+    backend = learner.detector.backend
+    framework, payload = backend.model_file()
+    mask, info = bool(backend.has_mask_head), dict(getattr(backend, "info", {}))
     file_name = f"{name}.{FORMATS[framework]}"
     meta = {
         "model_paths": [file_name],
@@ -164,6 +153,8 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
         )
     mask = meta.get("has_mask_head")
     if meta["framework"] == "pytorch":
+        from retinaface_ros.io.state_dicts import backbone_of, has_mask_head, read_state_dict
+
         state = read_state_dict(file)
         found = backbone_of(state)
         if found != learner.backbone:
@@ -177,28 +168,26 @@ def load_folder(learner: Any, path: str | Path, verbose: bool = True) -> None:
             )
         learner.load_state_dict(state, source=str(file))  # strict; changes the learner only on success
     else:
-        from retinaface_ros.backends.onnxruntime import OnnxSession
-
         if file.stat().st_size == 0:
             raise ValueError(f"model file is empty: {file}")
         model_bytes = file.read_bytes()
         bad = first_non_finite_initializer(model_bytes)
         if bad is not None:
             raise ValueError(f"model file {file}: initializer {bad!r} holds NaN or infinite values")
-        session = OnnxSession(model_bytes, learner.device, str(file))
-        found = session.metadata.get("backbone")
+        backend = learner.onnx_backend_for(model_bytes, str(file))
+        found = backend.metadata.get("backbone")
         if found and found != learner.backbone:
             raise ValueError(
                 f"{file} holds a {found!r} model but the learner was created with "
                 f"backbone={learner.backbone!r}"
             )
-        if mask is not None and mask != session.has_mask_head:
+        if mask is not None and mask != backend.has_mask_head:
             raise ValueError(
-                f"{file}: has_mask_head={mask} in the JSON but the graph says {session.has_mask_head}"
+                f"{file}: has_mask_head={mask} in the JSON but the graph says {backend.has_mask_head}"
             )
         info = meta.get("optimizer_info")
-        session.info = dict(info) if isinstance(info, dict) else {}
-        learner.set_onnx_session(session, keep_model=False)  # the ONNX graph is the model now
+        backend.info = dict(info) if isinstance(info, dict) else {}
+        learner.set_onnx_backend(backend, keep_model=False)  # the ONNX graph is the model now
     learner.inference_params = meta["inference_params"]
     if verbose:
         print(f"Loaded {learner.backbone} RetinaFace ({meta['framework']}) from {file.parent}")

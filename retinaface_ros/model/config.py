@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BACKBONES = ("mnet", "resnet")
+MEAN_BGR = (104.0, 117.0, 123.0)  # subtracted from BGR pixels (the reference's ImageNet means)
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class ModelConfig:
     min_sizes: tuple[tuple[int, int], ...] = ((16, 32), (64, 128), (256, 512))
     steps: tuple[int, int, int] = (8, 16, 32)
     variances: tuple[float, float] = (0.1, 0.2)
-    mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0)
+    mean_bgr: tuple[float, float, float] = MEAN_BGR
 
     @property
     def anchors_per_location(self) -> int:

@@ -128,7 +128,12 @@ def load_model(params: DetectorParams, log: Any = None) -> LoadedModel:
     if params.torch_compile and not torch_compile and log is not None:
         log.warning("torch_compile is ignored on the CPU", once=True)
     learner = RetinaFaceLearner(
-        backbone=params.backbone, device=device, fp16=fp16, torch_compile=torch_compile
+        backbone=params.backbone,
+        device=device,
+        fp16=fp16,
+        torch_compile=torch_compile,
+        runtime=params.runtime,
+        providers=params.providers,
     )
     learner.load(source, verbose=False)
     learner.detect_arrays(np.zeros((240, 320, 3), np.uint8), 0.99, 0.4, params.scales)  # warm-up

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from retinaface_ros.backends.registry import CHOICES as RUNTIMES
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.model.config import BACKBONES
 from retinaface_ros.validation import check_scales
@@ -87,6 +88,19 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         False,
         "CUDA only: torch.compile (inductor) the network and postprocess; fastest, but the first frame of "
         "each input size compiles for 5-15 s (ignored on the CPU)",
+    ),
+    ParamSpec(
+        "runtime",
+        "auto",
+        "Inference runtime: 'auto' (torch for .pth, onnxruntime for ONNX folders), 'torch', 'onnxruntime' or "
+        "'openvino' (a .pth is exported to ONNX for the last two)",
+    ),
+    ParamSpec(
+        "providers",
+        [],
+        "onnxruntime execution providers in order of preference, e.g. [TensorRT, CUDA, CPU] ([] = "
+        "TensorRT/CUDA when installed and the device is CUDA, then CPU)",
+        dynamic_typing=True,  # an empty list has no ROS type
     ),
     ParamSpec(
         "publish_annotated", True, "Publish image_annotated (drawn only while it has subscribers)", live=True
@@ -291,6 +305,16 @@ def _as_cameras(value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _as_providers(value: Any) -> tuple[str, ...]:
+    if value is None or (isinstance(value, (list, tuple, bytes)) and len(value) == 0):
+        return ()  # unset, or the empty default (declared as an empty byte array)
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ParameterError(f"providers must be a list of names, e.g. [CUDA, CPU], got {value!r}")
+    if not all(isinstance(item, str) and item for item in value):
+        raise ParameterError(f"providers must be non-empty strings, got {list(value)!r}")
+    return tuple(value)
+
+
 def _as_scales(value: Any) -> tuple[int, int]:
     try:  # the core's bounds (retinaface_ros.validation): the same for the learner, commands and node
         return check_scales(value)
@@ -314,6 +338,8 @@ class DetectorParams:
     mask_thresh: float
     fp16: str
     torch_compile: bool
+    runtime: str
+    providers: tuple[str, ...]
     publish_annotated: bool
     use_compressed: bool
     cameras: tuple[str, ...]
@@ -365,12 +391,18 @@ class DetectorParams:
                 out[name] = _as_fp16(value)
             elif name == "cameras":
                 out[name] = _as_cameras(value)
+            elif name == "providers":
+                out[name] = _as_providers(value)
             elif isinstance(spec.default, bool):
                 out[name] = _as_bool(name, value)
             else:
                 out[name] = _as_str(name, value)
         _as_str("backbone", out["backbone"], BACKBONES)
         _as_str("qos_reliability", out["qos_reliability"], RELIABILITIES)
+        _as_str("runtime", out["runtime"], RUNTIMES)
+        if out["providers"] and out["runtime"] not in ("auto", "onnxruntime"):
+            runtime = out["runtime"]
+            raise ParameterError(f"providers are an onnxruntime option, not one of runtime {runtime!r}")
         _as_str("anonymize", out["anonymize"], ANONYMIZE_METHODS)
         _as_str("anonymize_shape", out["anonymize_shape"], ANONYMIZE_SHAPES)
         _as_str("anonymize_on_failure", out["anonymize_on_failure"], ANONYMIZE_ON_FAILURE)
@@ -402,6 +434,7 @@ class DetectorParams:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         values["scales"] = list(self.scales)
         values["cameras"] = list(self.cameras)
+        values["providers"] = list(self.providers)
         return values
 
     @property

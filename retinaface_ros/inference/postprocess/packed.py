@@ -1,14 +1,28 @@
 """The whole postprocess of a batch as fixed-shape tensor ops (no host sync), so that it can run as a CUDA
-graph right after the network: threshold, top-k, decode, fixed-point greedy NMS, packing."""
+graph right after the network: threshold, top-k, decode, fixed-point greedy NMS, packing; and the ladder of
+candidate budgets (:class:`PackedPostprocess`) that runs it and redoes what it cannot hold exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
-from retinaface_ros.inference.nms import POST_NMS_TOP_K, pairwise_iou
+from retinaface_ros.detections import Detections, detections_from_rows
+from retinaface_ros.inference.cuda_graphs import CudaGraphForward, PackedPostprocessRunner
+from retinaface_ros.inference.nms import POST_NMS_TOP_K, PRE_NMS_TOP_K, pairwise_iou
+from retinaface_ros.inference.options import DetectorOptions
+from retinaface_ros.inference.postprocess.batch import PostprocessBatch
 from retinaface_ros.model.box_coder import decode_boxes, decode_landmarks
+from retinaface_ros.model.priors import PriorBoxes
+
+MAX_PACKED_PAIRS = 1 << 27  # batch × k² over which a packed budget is not used (IoU matrices of 0.5 GB)
+# Larger budgets run eagerly: a captured graph keeps its peak memory (about 0.4 GB per image at k = 4096).
+MAX_CAPTURED_TOP_K = 1024
+COUNTERS = ("packed", "larger_top_k", "fallback_overflow", "fallback_not_converged")
 
 
 def packed_postprocess(
@@ -86,3 +100,138 @@ def packed_postprocess(
     out = flat[:dump].view(n, rows + 1, 16)
     out[:, 0, :3] = torch.stack((kept.clamp(max=rows).float(), converged.float(), count.float()), dim=1)
     return out
+
+
+class PackedPostprocess:
+    """:func:`packed_postprocess` over a ladder of candidate budgets (``options.top_k``), with the exact
+    path (``exact(batch, row)``) for the images it cannot hold.
+
+    Its cost grows with k², so k = 256 covers a crowded VGA frame at the default threshold, 4096 a crowded
+    1820×1024 one; a batch with images over the first budget replays the smallest budget that holds them on
+    the same outputs (budgets over ``MAX_CAPTURED_TOP_K`` run eagerly rather than keep a graph's memory).
+    Images over the last budget (or over ``MAX_PACKED_PAIRS``) or with an unconverged NMS are redone by the
+    exact path; ``counters`` counts each outcome. On CUDA the postprocess of a captured network graph's
+    static outputs is itself captured (``graph_of(key)`` finds the network graph of (batch, height, width)).
+    """
+
+    def __init__(
+        self,
+        priors: PriorBoxes,
+        variances: tuple[float, float],
+        has_mask_head: bool,
+        options: DetectorOptions,
+        exact: Callable[[PostprocessBatch, int], Detections],
+        graph_of: Callable[[tuple[int, ...]], CudaGraphForward | None],
+        failures: list[str],
+    ) -> None:
+        self.priors = priors
+        self.variances = variances
+        self.has_mask_head = has_mask_head
+        self.options = options
+        self.exact = exact
+        self.graph_of = graph_of
+        self.failures = failures
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.function: Callable[..., torch.Tensor] = packed_postprocess
+        if options.torch_compile:
+            from retinaface_ros.inference.compile import CompiledOrEager
+
+            self.function = CompiledOrEager(packed_postprocess, "packed postprocess")
+        self._eager: dict[tuple[int, ...], PackedPostprocessRunner] = {}
+
+    def budgets(self, num_priors: int, batch: int) -> list[int]:
+        """The candidate budgets for a batch over ``num_priors`` priors, ascending, capped at what the exact
+        path keeps; budgets whose batch × k² pairs exceed ``MAX_PACKED_PAIRS`` are left to the exact path."""
+        budgets = sorted({max(1, min(k, num_priors, PRE_NMS_TOP_K)) for k in self.options.top_k})
+        return [k for k in budgets if batch * k * k <= MAX_PACKED_PAIRS] or budgets[:1]
+
+    def __call__(self, batch: PostprocessBatch) -> list[Detections]:
+        """The packed postprocess with the smallest budget; the images over it (their candidate counts are
+        known from that first result) with the smallest budget that holds them all; the exact path for
+        images over the last budget or with an unconverged NMS."""
+        results: list[Detections | None] = [None] * len(batch)
+        pending = list(range(len(batch)))
+        budgets = self.budgets(batch.outputs[1].shape[1], len(batch))
+        top_k, too_many = budgets[0], []
+        while pending:
+            host = self.results(batch, top_k)
+            over, need = [], 0
+            for row in pending:
+                kept, converged, count = host[row, 0, :3]
+                if count > top_k and top_k < PRE_NMS_TOP_K:
+                    if count > budgets[-1] and budgets[-1] < PRE_NMS_TOP_K:
+                        too_many.append(row)  # no budget holds it: the exact path, not a larger replay
+                    else:
+                        over.append(row)
+                        need = max(need, int(count))
+                elif converged < 0.5:
+                    self.counters["fallback_not_converged"] += 1
+                    results[row] = self.exact(batch, row)
+                else:
+                    self.counters["packed"] += 1
+                    if top_k > budgets[0]:
+                        self.counters["larger_top_k"] += 1
+                    results[row] = detections_from_rows(host[row, 1 : 1 + int(kept)], batch.image_hws[row])
+            pending = over
+            top_k = next((k for k in budgets if k >= min(need, PRE_NMS_TOP_K) and k > top_k), 0)
+            if not top_k:
+                break
+        for row in pending + too_many:
+            self.counters["fallback_overflow"] += 1
+            results[row] = self.exact(batch, row)
+        return results  # type: ignore[return-value]
+
+    def results(self, batch: PostprocessBatch, top_k: int) -> np.ndarray:
+        """:func:`packed_postprocess` of a batch's outputs as a host array N×(1+rows)×16: a graph replay (on
+        the network graph's static outputs) or an eager call, then one copy and one sync. On CUDA the array
+        is a view of a reused pinned buffer, valid until the next call with the same shape and budget."""
+        outputs = batch.outputs
+        conf = outputs[1]
+        key = (conf.shape[0], *batch.input_hw)
+        graph = self.graph_of(key) if conf.is_cuda else None
+        static = graph is not None and graph.static_outputs[1] is conf
+        post = graph.posts.get(top_k) if static else self._eager.get((*key, top_k))
+        if post is None:
+            post = self._make(outputs, batch.input_hw, top_k, capture=static and top_k <= MAX_CAPTURED_TOP_K)
+            if static:
+                graph.posts[top_k] = post
+            else:
+                self._eager[(*key, top_k)] = post
+                while len(self._eager) > self.options.max_graphs:
+                    self._eager.pop(next(iter(self._eager)))
+        params = batch.params
+        sx, sy = batch.pixel_scale
+        return post(
+            (params.threshold, params.nms_threshold, params.mask_thresh, sx, sy, sx, sy, 0.0), outputs
+        )
+
+    def _make(
+        self, outputs: Sequence[torch.Tensor], input_hw: tuple[int, int], top_k: int, capture: bool
+    ) -> PackedPostprocessRunner:
+        conf = outputs[1]
+        priors = self.priors(*input_hw, conf.device)
+        has_mask = self.has_mask_head and len(outputs) > 3
+        rounds, variances, postprocess = self.options.nms_rounds, self.variances, self.function
+
+        def fn(outs: Sequence[torch.Tensor], settings: torch.Tensor) -> torch.Tensor:
+            outs = outs if has_mask else outs[:3]
+            return postprocess(outs, priors, settings, variances, top_k, rounds)
+
+        post = PackedPostprocessRunner(fn, conf.device)
+        if capture:
+            stream = torch.cuda.current_stream(conf.device)
+            try:
+                post.capture(outputs)
+            except Exception as error:  # an optimisation: run the same function eagerly
+                torch.cuda.set_stream(stream)
+                self.failures.append(f"postprocess {tuple(conf.shape)}: {type(error).__name__}: {error}")
+                warnings.warn(
+                    f"CUDA graph capture of the postprocess failed, running eagerly: {error}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        return post
+
+    def cache_info(self) -> dict[str, Any]:
+        """The eager postprocess runners' (batch, height, width, budget) keys, least recently used first."""
+        return {"eager_postprocess": list(self._eager)}

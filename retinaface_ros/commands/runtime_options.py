@@ -1,0 +1,31 @@
+"""The ``--runtime`` and ``--providers`` options of the commands that run a model (no torch at import)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from retinaface_ros.backends.registry import CHOICES
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime",
+        choices=CHOICES,
+        default="auto",
+        help="auto (torch for .pth, onnxruntime for ONNX folders), torch, onnxruntime or openvino "
+        "(.pth models are exported to ONNX for the last two)",
+    )
+    parser.add_argument(
+        "--providers",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        default=[],
+        metavar="LIST",
+        help="onnxruntime execution providers in order of preference, e.g. TensorRT,CUDA,CPU "
+        "(default: TensorRT/CUDA when installed and --device is CUDA, then CPU)",
+    )
+
+
+def runtime_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The learner's ``runtime`` and ``providers`` from the parsed options."""
+    return {"runtime": args.runtime, "providers": tuple(args.providers)}
