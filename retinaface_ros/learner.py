@@ -26,6 +26,7 @@ from retinaface_ros.validation import (
     check_fp16,
     check_training_value,
     detection_cost,
+    parse_lr_steps,
 )
 
 if TYPE_CHECKING:
@@ -41,18 +42,6 @@ class _Default(enum.Enum):
     """Marks an argument left to ``learner.inference_params`` where None means something else."""
 
     PARAMS = "learner.inference_params"
-
-
-def parse_lr_steps(lr_steps: str) -> list[int]:
-    """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
-    if not isinstance(lr_steps, str):
-        raise TypeError(f"lr_steps must be a comma-separated string of epochs, got {type(lr_steps).__name__}")
-    steps = []
-    for part in filter(None, (p.strip() for p in lr_steps.split(","))):
-        if not part.isdigit():
-            raise ValueError(f"lr_steps must be comma-separated non-negative ints, got {lr_steps!r}")
-        steps.append(int(part))
-    return sorted(step for step in steps if step > 0)
 
 
 def _plain_number(value: Any) -> Any:
@@ -384,20 +373,56 @@ class RetinaFaceLearner:
     ) -> dict:
         """Train on a DetectionDataset; returns per-epoch loss lists (and val metrics when computed).
 
-        Further keywords (``image_size``, ``pretrained_backbone``, ``callback``, ``should_stop``, ``augment``,
-        ``num_workers``, ``seed``) go to :func:`retinaface_ros.training.loop.fit`.
+        The learner's settings (and ``image_size``, ``augment``, ``num_workers``, ``seed`` given here) make
+        the :class:`~retinaface_ros.training.config.TrainingConfig`; :func:`retinaface_ros.training.loop.fit`
+        trains the loaded model (fine-tune; an ONNX-only learner is refused), random weights
+        (``from_scratch``), the ImageNet backbone (``pretrained_backbone`` or downloaded) or the checkpoint
+        ``checkpoint_load_iter`` names; ``callback`` and ``should_stop`` go to it too. The learner then
+        holds the trained model; on any error it keeps its pre-fit model and weights.
         """
+        from retinaface_ros.training.config import TrainingConfig
         from retinaface_ros.training.loop import fit
 
-        return fit(
-            self,
-            dataset,
-            val_dataset=val_dataset,
-            from_scratch=from_scratch,
-            silent=silent,
-            verbose=verbose,
-            **kwargs,
-        )
+        run_options = {
+            name: kwargs.pop(name)
+            for name in ("pretrained_backbone", "callback", "should_stop")
+            if name in kwargs
+        }
+        unknown = set(kwargs) - {"image_size", "augment", "num_workers", "seed"}
+        if unknown:
+            raise TypeError(f"fit() got unexpected keyword argument(s) {sorted(unknown)}")
+        config = TrainingConfig.from_learner(self, from_scratch=from_scratch, **kwargs)
+        self.lr_steps_list = list(config.lr_steps)
+        if not (from_scratch or config.resuming or self.model is not None or self.ort_session is None):
+            raise ValueError(
+                "the loaded model is ONNX and cannot be fine-tuned; load the .pth/OpenDR folder or pass "
+                "from_scratch=True"
+            )
+        before = (self.model, self.ort_session, self._detector, self.device)
+        try:
+            result = fit(
+                self.model,
+                config,
+                dataset,
+                val_dataset,
+                device=self.device,
+                validate=self._validate_during_fit,
+                silent=silent,
+                verbose=verbose,
+                **run_options,
+            )
+            self.device = result.device  # under torchrun each rank keeps its own GPU
+            self.set_model(result.model)
+        except BaseException:
+            self.model, self.ort_session, self._detector, self.device = before
+            raise
+        return result.history
+
+    def _validate_during_fit(self, model: RetinaFace, dataset: Any) -> dict:
+        """``fit``'s validation: the learner adopts the epoch's weights (so progress callbacks, e.g. the
+        TensorBoard pictures, see them), then a quick ``eval`` (one scale, no flip)."""
+        self.set_model(model)
+        return self.eval(dataset, verbose=False, pyramid=False, flip=False)
 
     def eval(
         self,

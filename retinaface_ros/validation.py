@@ -46,7 +46,12 @@ TRAINING_BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
     "log_after": (1, 10**9, True, True),
     "val_after": (0, 100_000, True, True),
     "image_size": (MIN_SCALE, MAX_SCALE, True, True),
+    "num_workers": (0, 256, True, True),
 }
+MIN_TRAIN_IMAGE_SIZE = (
+    64  # the deepest feature map (stride 32) keeps 2×2 cells: BatchNorm works on a batch of one
+)
+MAX_SEED = 2**32  # training seeds are ints in [0, MAX_SEED)
 
 
 class ResourceError(ValueError):
@@ -84,6 +89,39 @@ def check_training_value(name: str, value: Any) -> Any:
     """One training setting (``TRAINING_BOUNDS[name]``) checked: lr, batch_size, epochs, momentum, ..."""
     low, high, integer, low_inclusive = TRAINING_BOUNDS[name]
     return check_number(name, value, low, high, integer=integer, low_inclusive=low_inclusive)
+
+
+def parse_lr_steps(lr_steps: str) -> list[int]:
+    """'10,20' → [10, 20] (epochs at which the learning rate is multiplied by 0.1); '0' or '' → []."""
+    if not isinstance(lr_steps, str):
+        raise TypeError(f"lr_steps must be a comma-separated string of epochs, got {type(lr_steps).__name__}")
+    steps = []
+    for part in filter(None, (p.strip() for p in lr_steps.split(","))):
+        if not part.isdigit():
+            raise ValueError(f"lr_steps must be comma-separated non-negative ints, got {lr_steps!r}")
+        steps.append(int(part))
+    return sorted(step for step in steps if step > 0)
+
+
+def check_train_image_size(value: Any) -> int:
+    """A training image size: a multiple of 32 of at least MIN_TRAIN_IMAGE_SIZE (within TRAINING_BOUNDS)."""
+    message = f"image_size must be a multiple of 32 of at least {MIN_TRAIN_IMAGE_SIZE}, got {value!r}"
+    try:
+        size = check_training_value("image_size", value)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if size < MIN_TRAIN_IMAGE_SIZE or size % 32:
+        raise ValueError(message)
+    return size
+
+
+def check_seed(value: Any) -> int:
+    """A training seed: an int in [0, 2**32) (numpy's and torch's seed range)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"seed must be an int in [0, 2**32), got {value!r}")
+    if not 0 <= value < MAX_SEED:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {value!r}")
+    return int(value)
 
 
 def check_probability(name: str, value: Any) -> float:

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from training_helpers import mini_wider_root
 
-from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job
 from retinaface_ros.training import goal_fields
+from retinaface_ros.training.goal import TrainerDefaults, goal_to_job
 from retinaface_ros.training.progress_log import progress_line
 
 ROS_TYPES = {str: "string", bool: "boolean", int: "int32", float: "float"}

@@ -20,7 +20,7 @@ from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.model.box_coder import encode_boxes
 from retinaface_ros.model.config import config_for
 from retinaface_ros.model.priors import make_priors
-from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_path, fit, load_checkpoint, match
+from retinaface_ros.training import MultiBoxLoss, TrainTransform, checkpoint_path, load_checkpoint, match
 from retinaface_ros.training.augment import mirror, random_crop
 from retinaface_ros.training.batches import collate
 from retinaface_ros.training.checkpoint import save_checkpoint
@@ -198,31 +198,31 @@ def _learner(**kwargs) -> RetinaFaceLearner:
 def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
     data = mini_wider("train", 2)
     with pytest.raises(TypeError, match="DetectionDataset"):
-        fit(_learner(), [data[0]], from_scratch=True)
+        _learner().fit([data[0]], from_scratch=True)
     with pytest.raises(ValueError, match="empty"):
-        fit(_learner(), SubsetDataset(data, 0), from_scratch=True)
+        _learner().fit(SubsetDataset(data, 0), from_scratch=True)
     learner = _learner()
     learner.lr = 0.0
     with pytest.raises(ValueError, match="lr"):
-        fit(learner, data, from_scratch=True)
+        learner.fit(data, from_scratch=True)
     learner = _learner()
     learner.epochs = 0
     with pytest.raises(ValueError, match="epochs"):
-        fit(learner, data, from_scratch=True)
+        learner.fit(data, from_scratch=True)
     learner = _learner()
     learner.lr_steps = "3,x"
     with pytest.raises(ValueError, match="lr_steps"):
-        fit(learner, data, from_scratch=True)
+        learner.fit(data, from_scratch=True)
     with pytest.raises(FileNotFoundError, match="checkpoint"):
-        fit(_learner(epochs=3, checkpoint_load_iter=2, temp_path=str(tmp_path)), data, from_scratch=True)
+        _learner(epochs=3, checkpoint_load_iter=2, temp_path=str(tmp_path)).fit(data, from_scratch=True)
     for seed in (-1, 1.5, True, 2**32):
         with pytest.raises(ValueError, match="seed"):
-            fit(_learner(), data, from_scratch=True, seed=seed)
+            _learner().fit(data, from_scratch=True, seed=seed)
     for size in (100, 0, 32):  # 32: a 1×1 last feature map, which BatchNorm refuses in a batch of one
         with pytest.raises(ValueError, match="image_size"):
-            fit(_learner(), data, from_scratch=True, image_size=size)
+            _learner().fit(data, from_scratch=True, image_size=size)
     with pytest.raises(FileNotFoundError):
-        fit(_learner(), data, pretrained_backbone=str(tmp_path / "missing.tar"))
+        _learner().fit(data, pretrained_backbone=str(tmp_path / "missing.tar"))
     assert not list(tmp_path.iterdir())
 
 
@@ -230,8 +230,7 @@ def test_bad_arguments_fail_before_any_work(tmp_path: Path) -> None:
 def test_overfit_two_images_from_scratch() -> None:
     torch.manual_seed(0)
     learner = _learner(epochs=30, shuffle=False)  # 2 images, batch 2: one iteration per epoch
-    history = fit(
-        learner,
+    history = learner.fit(
         mini_wider("train", 2),
         from_scratch=True,
         silent=True,
@@ -256,14 +255,14 @@ def test_annotations_of_a_custom_dataset_must_be_n_by_15() -> None:
             return image, annotations[:, :4]
 
     with pytest.raises(ValueError, match=r"BoxesOnly\[0\]: annotations must be N x 15 .*\(\d+, 4\)"):
-        fit(_learner(shuffle=False), BoxesOnly(), from_scratch=True, silent=True, image_size=64)
+        _learner(shuffle=False).fit(BoxesOnly(), from_scratch=True, silent=True, image_size=64)
 
 
 def test_the_seed_fixes_the_initial_weights() -> None:
     def first_weights(seed: int) -> torch.Tensor:
         learner = _learner(lr=1e-12)
         data = mini_wider("train", 2)
-        fit(learner, data, from_scratch=True, silent=True, verbose=False, image_size=64, seed=seed)
+        learner.fit(data, from_scratch=True, silent=True, verbose=False, image_size=64, seed=seed)
         return learner.model.body.stage1[0][0].weight.detach().clone()
 
     torch.manual_seed(1)
@@ -277,8 +276,7 @@ def test_imagenet_backbone_is_the_default_start() -> None:
     if not path.is_file():
         pytest.skip(f"missing {path}")
     learner = _learner(epochs=1, lr=1e-4)
-    history = fit(
-        learner,
+    history = learner.fit(
         mini_wider("train", 2),
         silent=True,
         verbose=False,
@@ -297,7 +295,7 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     data = mini_wider("train", 4)
     common = dict(epochs=2, lr_steps="1", checkpoint_after_iter=1, temp_path=str(tmp_path), prefix="t_")
     straight = _learner(**common)
-    h_straight = fit(straight, data, from_scratch=True, silent=True, verbose=False, image_size=128)
+    h_straight = straight.fit(data, from_scratch=True, silent=True, verbose=False, image_size=128)
     assert h_straight["lr"] == pytest.approx([0.01, 0.001])
     first = checkpoint_path(tmp_path, "t_", 1)
     assert first.is_file() and checkpoint_path(tmp_path, "t_", 2).is_file()
@@ -305,7 +303,7 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     assert state["epoch"] == 1 and state["scheduler"]["last_epoch"] == 1
 
     resumed = _learner(checkpoint_load_iter=1, **common)
-    h_resumed = fit(resumed, data, from_scratch=True, silent=True, verbose=False, image_size=128)
+    h_resumed = resumed.fit(data, from_scratch=True, silent=True, verbose=False, image_size=128)
     assert h_resumed["lr"] == pytest.approx([0.01, 0.001])  # same lr schedule, continued at epoch 2
     assert h_resumed["epochs_completed"] == 2
     assert h_resumed["loss"][0] == h_straight["loss"][0]  # history carried over from the checkpoint
@@ -321,11 +319,10 @@ import sys
 sys.path.insert(0, {test_dir!r})
 from training_helpers import mini_wider
 from retinaface_ros.learner import RetinaFaceLearner
-from retinaface_ros.training import fit
 learner = RetinaFaceLearner("mnet", device="cpu", epochs=1000, batch_size=2, lr=0.001,
                             checkpoint_after_iter=1,
                             temp_path={temp!r})
-fit(learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128)
+learner.fit(mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128)
 """
 
 
@@ -336,20 +333,20 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     common = dict(epochs=2, batch_size=1, checkpoint_after_iter=1, temp_path=str(tmp_path))
     kwargs = dict(from_scratch=True, silent=True, verbose=False, image_size=64)
     straight = _learner(**common)
-    h_straight = fit(straight, data, **kwargs)
+    h_straight = straight.fit(data, **kwargs)
 
     checks = iter(range(100))  # asked before each batch: 4 in epoch 0, then batches 0 and 1 of epoch 1 run
     stopped = _learner(**common)
-    h_stopped = fit(stopped, data, should_stop=lambda: next(checks) == 6, **kwargs)
+    h_stopped = stopped.fit(data, should_stop=lambda: next(checks) == 6, **kwargs)
     assert h_stopped["stopped"] and h_stopped["epochs_completed"] == 1
     assert Path(h_stopped["last_checkpoint"]).name == "checkpoint_stopped_epoch_1_iter_2.pth"
     assert load_checkpoint(h_stopped["last_checkpoint"])["partial_epoch"]["count"] == 2
 
     other_batches = _learner(checkpoint_load_iter=1, **{**common, "batch_size": 2})
     with pytest.raises(ValueError, match="batches would cover other samples.*checkpoint_epoch_1.pth"):
-        fit(other_batches, data, **kwargs)  # batch 2 of batch size 2 is not batch 2 of batch size 1
+        other_batches.fit(data, **kwargs)  # batch 2 of batch size 2 is not batch 2 of batch size 1
     resumed = _learner(checkpoint_load_iter=1, **common)
-    h_resumed = fit(resumed, data, **kwargs)
+    h_resumed = resumed.fit(data, **kwargs)
     assert h_resumed["epochs_completed"] == 2 and not h_resumed["stopped"]
     assert h_resumed["loss"] == pytest.approx(h_straight["loss"], rel=1e-4)  # epoch 1's mean spans the stop
     for (name, a), b in zip(
@@ -388,8 +385,8 @@ def test_kill_during_training_then_resume(tmp_path: Path) -> None:
     learner = _learner(
         epochs=last + 1, lr=0.001, checkpoint_after_iter=1, checkpoint_load_iter=last, temp_path=str(temp)
     )
-    history = fit(
-        learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128
+    history = learner.fit(
+        mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=128
     )
     assert history["epochs_completed"] == last + 1
     assert load_checkpoint(checkpoint_path(temp, "", last + 1))["epoch"] == last + 1
@@ -398,8 +395,8 @@ def test_kill_during_training_then_resume(tmp_path: Path) -> None:
 
 def test_resnet_backbone_trains_too() -> None:
     learner = _learner(backbone="resnet", epochs=1, lr=1e-3)
-    history = fit(
-        learner, mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=64
+    history = learner.fit(
+        mini_wider("train", 2), from_scratch=True, silent=True, verbose=False, image_size=64
     )
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     assert learner.model.backbone_name == "resnet" and not learner.model.training
@@ -427,17 +424,24 @@ def test_fit_refuses_an_onnx_model(tmp_path: Path) -> None:
     session = learner.ort_session
     assert learner.model is None and session is not None
     with pytest.raises(ValueError, match="ONNX and cannot be fine-tuned"):
-        fit(learner, mini_wider("train", 2), silent=True, verbose=False, image_size=64)
+        learner.fit(mini_wider("train", 2), silent=True, verbose=False, image_size=64)
     assert learner.ort_session is session and learner.model is None  # the loaded detector stays
 
 
 def test_failed_fit_restores_the_loaded_model(mnet_weights, tmp_path: Path) -> None:
-    learner = _learner(lr=1e6, epochs=3, batch_size=1)
+    learner = _learner(epochs=3, batch_size=1)  # lr=1e6 (the old way to diverge) is out of bounds now
     learner.load(mnet_weights, verbose=False)
     model = learner.model
     before = {key: value.clone() for key, value in model.state_dict().items()}
+
+    def diverge(info: dict) -> None:  # after the first step the weights turn NaN: the next loss is NaN
+        with torch.no_grad():
+            model.body.stage1[0][0].weight.fill_(float("nan"))
+
     with pytest.raises(FloatingPointError, match="loss became"):
-        fit(learner, mini_wider("train", 2), silent=True, verbose=False, image_size=64, augment=False)
+        learner.fit(
+            mini_wider("train", 2), silent=True, verbose=False, image_size=64, augment=False, callback=diverge
+        )
     assert learner.model is model and not model.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -455,9 +459,9 @@ def test_resume_of_a_mask_head_run_needs_no_backbone(tmp_path: Path, monkeypatch
     first = _learner(checkpoint_after_iter=1, **common)
     first.init_model(with_mask_head=True)
     first.epochs = 1
-    fit(first, data, silent=True, verbose=False, image_size=64, augment=False)
+    first.fit(data, silent=True, verbose=False, image_size=64, augment=False)
     fresh = _learner(checkpoint_load_iter=1, **common)  # no model, no pretrained_backbone
-    history = fit(fresh, data, silent=True, verbose=False, image_size=64, augment=False)
+    history = fresh.fit(data, silent=True, verbose=False, image_size=64, augment=False)
     assert history["epochs_completed"] == 2 and fresh.model.with_mask_head
     assert not (tmp_path / "empty_cache").exists()  # nothing was downloaded
 
@@ -467,5 +471,5 @@ def test_resume_of_a_mask_head_run_needs_no_backbone(tmp_path: Path, monkeypatch
     save_checkpoint(path, state)
     broken = _learner(checkpoint_load_iter=1, **common)
     with pytest.raises(ValueError, match="checkpoint_epoch_1.pth does not fit") as caught:
-        fit(broken, data, silent=True, verbose=False, image_size=64)
+        broken.fit(data, silent=True, verbose=False, image_size=64)
     assert "extra.weight" in str(caught.value) and broken.model is None

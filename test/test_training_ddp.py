@@ -22,7 +22,6 @@ sys.path.insert(0, {test_dir!r})
 import torch
 from training_helpers import mini_wider
 from retinaface_ros.learner import RetinaFaceLearner
-from retinaface_ros.training import fit
 torch.set_num_threads(1)
 rank, phase = int(os.environ["RANK"]), os.environ["PHASE"]
 checks = iter(range(1000))  # should_stop is asked before each batch: 2 per epoch and rank in the stop phases
@@ -35,7 +34,7 @@ else:  # straight | stop | resume: one checkpoint folder for all ranks, as on a 
     fit_args = dict(image_size=64, should_stop=(lambda: next(checks) == 3) if phase == "stop" else None)
 learner = RetinaFaceLearner("mnet", device="cpu", epochs=2, lr=0.01, checkpoint_after_iter=1, temp_path=temp,
                             val_after=0, **settings)
-history = fit(learner, mini_wider("train", 4), from_scratch=True, silent=True, verbose=False, **fit_args)
+history = learner.fit(mini_wider("train", 4), from_scratch=True, silent=True, verbose=False, **fit_args)
 weights = learner.model.state_dict()["ClassHead.0.conv1x1.weight"].sum().item()
 with open(os.path.join({base!r}, f"{{phase}}{{rank}}.json"), "w") as handle:
     json.dump({{"history": history["loss"], "world": torch.distributed.is_available() and

@@ -10,7 +10,6 @@ import torch
 from training_helpers import mini_wider
 
 from retinaface_ros.learner import RetinaFaceLearner
-from retinaface_ros.training import fit
 
 
 @pytest.mark.slow
@@ -23,8 +22,7 @@ def test_finetune_pretrained_mnet_lowers_loss_and_keeps_recall(mnet_weights, tmp
     val = mini_wider("val")
     start = learner.eval(val, verbose=False, pyramid=False, flip=False)["recall"]
     curve: list[float] = []
-    history = fit(
-        learner,
+    history = learner.fit(
         mini_wider("train"),
         val_dataset=val,
         silent=True,

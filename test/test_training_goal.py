@@ -9,7 +9,7 @@ import pytest
 from training_helpers import mini_wider_root
 
 from retinaface_ros.learner import RetinaFaceLearner
-from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job, pretrained_kind, resolve_backbone
+from retinaface_ros.training.goal import TrainerDefaults, goal_to_job, pretrained_kind, resolve_backbone
 
 
 def _goal(**fields) -> SimpleNamespace:

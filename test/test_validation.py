@@ -18,7 +18,7 @@ from retinaface_ros.cli import main
 from retinaface_ros.detections import InferenceParams
 from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.ros.params import DetectorParams, ParameterError
-from retinaface_ros.ros.trainer_goal import (
+from retinaface_ros.training.goal import (
     GOAL_NUMBERS,
     TrainerDefaults,
     goal_to_job,

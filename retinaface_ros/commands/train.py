@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _job(args: argparse.Namespace) -> Any:
     from retinaface_ros.learner import cuda_available
-    from retinaface_ros.ros.trainer_goal import TrainerDefaults, goal_to_job
+    from retinaface_ros.training.goal import TrainerDefaults, goal_to_job
 
     values = goal_fields.defaults()
     if args.yaml is not None:
@@ -94,7 +94,6 @@ class _StopOnCtrlC:
 
 def handler(args: argparse.Namespace) -> int:
     from retinaface_ros.io.atomic_files import check_output_folder
-    from retinaface_ros.training import fit
     from retinaface_ros.training.job_setup import prepare_job
     from retinaface_ros.training.progress_bar import TrainingProgressBar
     from retinaface_ros.training.progress_log import ProgressLog
@@ -129,8 +128,7 @@ def handler(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _StopOnCtrlC() as stop:
-            history = fit(
-                learner,
+            history = learner.fit(
                 prepared.dataset,
                 val_dataset=prepared.val_dataset,
                 from_scratch=job.from_scratch,

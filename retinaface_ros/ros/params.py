@@ -451,12 +451,13 @@ class DetectorParams:
             raise ParameterError(str(error)) from error
 
 
-def parameter_descriptors() -> dict[str, Any]:
-    """name → rcl_interfaces/ParameterDescriptor (type, description, ranges, dynamic typing)."""
+def parameter_descriptors(specs: Sequence[ParamSpec] = PARAMETERS) -> dict[str, Any]:
+    """name → rcl_interfaces/ParameterDescriptor (type, description, ranges, dynamic typing) of a table of
+    specs (the detector's by default; the trainer node passes its own)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
     descriptors = {}
-    for spec in PARAMETERS:
+    for spec in specs:
         descriptor = ParameterDescriptor(name=spec.name, description=spec.description)
         if spec.dynamic_typing:
             descriptor.dynamic_typing = True

@@ -1,7 +1,8 @@
 """ROS 2 trainer node ``retinaface_trainer``: the ``train`` action (retinaface_interfaces/action/Train).
 
-It converts goals into learner arguments (:mod:`retinaface_ros.ros.trainer_goal`), runs
-:func:`retinaface_ros.training.fit` on an executor thread of a ReentrantCallbackGroup (so the node keeps
+It converts goals into a training job (:mod:`retinaface_ros.training.goal`), prepares it as
+``retinaface train`` does (:func:`retinaface_ros.training.job_setup.prepare_job`), runs ``learner.fit``
+on an executor thread of a ReentrantCallbackGroup (so the node keeps
 answering cancels and parameter calls), turns progress into feedback, saves the model with
 ``learner.save`` and optionally points a detector's ``model_path`` at it. One goal at a time.
 
@@ -18,7 +19,7 @@ import time
 import traceback
 from typing import Any, NoReturn
 
-from rcl_interfaces.msg import IntegerRange, Parameter, ParameterDescriptor, ParameterType, ParameterValue
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue, SetParametersResult
 from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -27,69 +28,33 @@ from rclpy.node import Node
 
 from retinaface_ros.ros.interfaces import import_interfaces
 from retinaface_ros.ros.node_runner import run_node
+from retinaface_ros.ros.params import ParameterError, parameter_descriptors
 from retinaface_ros.ros.process_exit import exit_process
-from retinaface_ros.ros.trainer_goal import (
-    TrainerDefaults,
-    goal_to_job,
-    pretrained_kind,
-    split_for,
-    validation_dataset,
+from retinaface_ros.ros.trainer_params import (
+    TRAINER_PARAMETER_NAMES,
+    TRAINER_PARAMETERS,
+    TRAINER_SPECS,
+    TrainerParams,
 )
+from retinaface_ros.training.goal import goal_to_job
 
 NODE_NAME = "retinaface_trainer"
 DEPLOY_TIMEOUT_SEC = 30.0
 SHUTDOWN_WAIT_SEC = 120.0  # destroy_node waits this long for a run to stop and write its checkpoint
 
 
-def _descriptor(description: str, ptype: int, int_min: int | None = None) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description, type=ptype)
-    if int_min is not None:
-        descriptor.integer_range = [IntegerRange(from_value=int_min, to_value=1 << 30, step=1)]
-    return descriptor
-
-
 class TrainerNode(Node):
-    """Action server ``train``; parameters log_after, default_device, deploy_to, image_size, workdir,
-    tensorboard_dir."""
+    """Action server ``train``; parameters from :data:`~retinaface_ros.ros.trainer_params.TRAINER_PARAMETERS`
+    (log_after, default_device, deploy_to, image_size, workdir, tensorboard_dir), read at each goal."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._train_type = import_interfaces()[2]
-        integer, string = ParameterType.PARAMETER_INTEGER, ParameterType.PARAMETER_STRING
-        self.declare_parameter(
-            "log_after", 20, _descriptor("Feedback and a log line every this many iterations", integer, 1)
-        )
-        self.declare_parameter(
-            "default_device",
-            "auto",
-            _descriptor("Device when a goal leaves it empty: 'auto', 'cpu' or 'cuda'", string),
-        )
-        self.declare_parameter(
-            "deploy_to",
-            "",
-            _descriptor("Detector node whose model_path is set to the trained model ('' = none)", string),
-        )
-        self.declare_parameter(
-            "image_size",
-            0,
-            _descriptor(
-                "Training image size, a multiple of 32 and ≥ 64 (0 = default: 640 mnet, 840 resnet)",
-                integer,
-                0,
-            ),
-        )
-        self.declare_parameter(
-            "workdir",
-            "",
-            _descriptor(
-                "Folder for runs whose goal has no output_path ('' = ~/.ros/retinaface_training)", string
-            ),
-        )
-        self.declare_parameter(
-            "tensorboard_dir",
-            "",
-            _descriptor("TensorBoard event files of each run ('' = <output_path>/tensorboard)", string),
-        )
+        descriptors = parameter_descriptors(TRAINER_PARAMETERS)
+        for spec in TRAINER_PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, descriptors[spec.name])
+        self._params().defaults  # noqa: B018 - refuse bad -p / YAML values at start, with the reason
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._group = ReentrantCallbackGroup()
         self._lock = threading.Lock()
         self._busy = False
@@ -120,14 +85,18 @@ class TrainerNode(Node):
         self.get_logger().info("cancel requested: stopping at the next iteration")
         return CancelResponse.ACCEPT
 
-    def _defaults(self) -> TrainerDefaults:
-        value = lambda name: self.get_parameter(name).value  # noqa: E731
-        return TrainerDefaults(
-            log_after=int(value("log_after")),
-            default_device=str(value("default_device")),
-            image_size=int(value("image_size")),
-            workdir=str(value("workdir")),
-        )
+    def _params(self) -> TrainerParams:
+        """The parameters now, validated (they apply from the next goal on)."""
+        return TrainerParams.from_values({n: self.get_parameter(n).value for n in TRAINER_PARAMETER_NAMES})
+
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        """Refuse a change the table's validation refuses (the reason goes back to the caller)."""
+        changes = {p.name: p.value for p in parameters if p.name in TRAINER_SPECS}
+        try:
+            self._params().updated(changes)
+        except ParameterError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
 
     def _stopping(self) -> bool:
         """Shutting down: destroy_node was called, or Ctrl-C already invalidated the context."""
@@ -173,24 +142,15 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------------------ training
     def _run(self, goal_handle: Any, result: Any) -> None:
-        from retinaface_ros.datasets import WiderFaceDataset
-        from retinaface_ros.learner import RetinaFaceLearner, cuda_available
-        from retinaface_ros.training import fit
+        from retinaface_ros.learner import cuda_available
+        from retinaface_ros.training.job_setup import prepare_job
         from retinaface_ros.training.progress_log import ProgressLog
         from retinaface_ros.training.tensorboard_log import TensorBoardLog
 
-        job = goal_to_job(goal_handle.request, self._defaults(), cuda_available())
-        learner = RetinaFaceLearner(**job.learner_kwargs)
-        dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])
-        val = None
-        if job.val_dataset_root is not None:
-            val = validation_dataset(job.val_dataset_root)
-        pretrained_backbone = None
-        if job.pretrained_model is not None:
-            if pretrained_kind(job.pretrained_model) == "model":
-                learner.load(job.pretrained_model, verbose=False)
-            else:
-                pretrained_backbone = job.pretrained_model
+        params = self._params()
+        job = goal_to_job(goal_handle.request, params.defaults, cuda_available())
+        prepared = prepare_job(job)  # the same path as `retinaface train`
+        learner, dataset, val = prepared.learner, prepared.dataset, prepared.val_dataset
         job.output_path.mkdir(parents=True, exist_ok=True)
         validation = f", validating on {val!r}" if val is not None else ""
         self.get_logger().info(
@@ -200,7 +160,7 @@ class TrainerNode(Node):
         state = {"val_recall": -1.0}
         feedback_type = self._train_type.Feedback
         log = ProgressLog(self.get_logger().info)
-        board_dir = str(self.get_parameter("tensorboard_dir").value).strip()
+        board_dir = params.tensorboard_dir.strip()
         board = TensorBoardLog.create(board_dir or job.output_path / "tensorboard", learner, val)
 
         def on_progress(info: dict) -> None:
@@ -234,15 +194,14 @@ class TrainerNode(Node):
 
         started = time.monotonic()
         try:
-            history = fit(
-                learner,
+            history = learner.fit(
                 dataset,
                 val_dataset=val,
                 from_scratch=job.from_scratch,
                 silent=True,
                 verbose=False,
                 image_size=job.image_size,
-                pretrained_backbone=pretrained_backbone,
+                pretrained_backbone=prepared.pretrained_backbone,
                 callback=on_progress,
                 should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
             )
@@ -274,7 +233,7 @@ class TrainerNode(Node):
         result.model_path = str(model_path)
         result.success = True
         result.message = f"trained {result.epochs_completed} epoch(s); model saved to {model_path}"
-        deploy_to = str(self.get_parameter("deploy_to").value).strip().rstrip("/")
+        deploy_to = params.deploy_to.strip().rstrip("/")
         if deploy_to:
             result.message += "; " + self._deploy(deploy_to, str(model_path))
         self.get_logger().info(result.message)

@@ -2,7 +2,7 @@
 ``fit``) and ``retinaface train-goal`` (the action client), so the two take the same options and YAML files.
 
 No ROS, no torch: values are checked for type and range here; what they mean is checked by
-:func:`retinaface_ros.ros.trainer_goal.goal_to_job` (the trainer node uses the same function).
+:func:`retinaface_ros.training.goal.goal_to_job` (the trainer node uses the same function).
 """
 
 from __future__ import annotations

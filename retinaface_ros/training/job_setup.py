@@ -1,6 +1,6 @@
-"""A validated training job (:class:`~retinaface_ros.ros.trainer_goal.TrainingJob`, from a Train goal's
-fields) → the learner, data sets and starting weights ``fit`` needs; no ROS. Used by ``retinaface train``;
-the trainer node does the same steps."""
+"""A validated training job (:class:`~retinaface_ros.training.goal.TrainingJob`, from a Train goal's
+fields) → the learner, data sets and starting weights ``fit`` needs; no ROS. The one path of
+``retinaface train`` and the trainer node's Train action."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def prepare_job(job: Any) -> PreparedJob:
     """Build the learner and read the data sets (the train split, and ``val`` where the folder has one)."""
     from retinaface_ros.datasets import WiderFaceDataset
     from retinaface_ros.learner import RetinaFaceLearner
-    from retinaface_ros.ros.trainer_goal import pretrained_kind, split_for, validation_dataset
+    from retinaface_ros.training.goal import pretrained_kind, split_for, validation_dataset
 
     learner = RetinaFaceLearner(**job.learner_kwargs)
     dataset = WiderFaceDataset(job.dataset_root, [split_for(job.dataset_root, "train")])

@@ -1,4 +1,6 @@
-"""``fit``: train a RetinaFaceLearner on a DetectionDataset (single process or torchrun + DDP).
+"""``fit(model, config, dataset)``: train a RetinaFace network on a DetectionDataset (single process or
+torchrun + DDP) as a :class:`~retinaface_ros.training.config.TrainingConfig` says; returns the trained model
+and its history. Knows nothing of the learner (which builds the config and adopts the result).
 
 Data order and augmentation are functions of ``(seed, epoch, index)``, so resuming from the checkpoint of
 epoch N, or from one written when a run was stopped within it, replays exactly what an uninterrupted run would
@@ -9,15 +11,13 @@ from __future__ import annotations
 
 import datetime
 import math
-import numbers
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
@@ -28,7 +28,7 @@ from retinaface_ros.io.state_dicts import has_mask_head, read_state_dict
 from retinaface_ros.model import RetinaFace
 from retinaface_ros.model.priors import make_priors
 from retinaface_ros.training.augment import TrainTransform
-from retinaface_ros.training.batches import DEFAULT_SEED, SkippingSampler, TrainingSet, collate
+from retinaface_ros.training.batches import SkippingSampler, TrainingSet, collate
 from retinaface_ros.training.checkpoint import (
     checkpoint_path,
     load_checkpoint,
@@ -36,11 +36,11 @@ from retinaface_ros.training.checkpoint import (
     save_checkpoint,
     stopped_checkpoint_path,
 )
+from retinaface_ros.training.config import TrainingConfig
 from retinaface_ros.training.loss import MultiBoxLoss
 
 HISTORY_KEYS = ("loss", "loss_box", "loss_class", "loss_landmarks", "lr")
 DISTRIBUTED_TIMEOUT = datetime.timedelta(hours=1)  # for the process group fit creates itself
-MIN_IMAGE_SIZE = 64  # the deepest feature map (stride 32) keeps 2×2 cells: BatchNorm works on a batch of one
 
 
 # ------------------------------------------------------------------------------------------------- setup
@@ -50,10 +50,11 @@ def _distributed_env() -> tuple[int, int, int]:
     return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: int | None, seed: Any) -> int:
+def _check_arguments(model: Any, config: Any, dataset: Any, val_dataset: Any, validate: Any) -> None:
     from retinaface_ros.datasets import DetectionDataset
-    from retinaface_ros.learner import parse_lr_steps
 
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
     if not isinstance(dataset, DetectionDataset):
         raise TypeError(
             f"dataset must be a retinaface_ros.datasets.DetectionDataset, got {type(dataset).__name__}"
@@ -62,51 +63,17 @@ def _check_arguments(learner: Any, dataset: Any, val_dataset: Any, image_size: i
         raise ValueError("dataset is empty: nothing to train on")
     if val_dataset is not None and not isinstance(val_dataset, DetectionDataset):
         raise TypeError(f"val_dataset must be a DetectionDataset or None, got {type(val_dataset).__name__}")
-    if not (_is_real(learner.lr) and math.isfinite(learner.lr) and learner.lr > 0):
-        raise ValueError(f"lr must be > 0, got {learner.lr}")
-    if not _is_integer(learner.epochs) or learner.epochs < 1:
-        raise ValueError(f"epochs must be an int ≥ 1, got {learner.epochs!r}")
-    if not _is_integer(learner.batch_size) or learner.batch_size < 1:
-        raise ValueError(f"batch_size must be an int ≥ 1, got {learner.batch_size!r}")
-    if not _is_integer(seed) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
-    learner.lr, learner.epochs, learner.batch_size = (
-        float(learner.lr),
-        int(learner.epochs),
-        int(learner.batch_size),
-    )
-    learner.lr_steps_list = parse_lr_steps(learner.lr_steps)  # re-parse: the attribute may have been changed
-    if (learner.checkpoint_after_iter > 0 or learner.checkpoint_load_iter > 0) and not learner.temp_path:
-        raise ValueError(
-            "checkpoint_after_iter / checkpoint_load_iter need temp_path (the checkpoint folder)"
-        )
-    if learner.checkpoint_load_iter >= learner.epochs:
-        raise ValueError(
-            f"checkpoint_load_iter={learner.checkpoint_load_iter} leaves nothing to train "
-            f"with epochs={learner.epochs}"
-        )
-    if learner.checkpoint_load_iter > 0:
-        folder, prefix, epoch = learner.temp_path, learner.prefix, learner.checkpoint_load_iter
-        if resume_checkpoint_path(folder, prefix, epoch) is None:
-            stopped = stopped_checkpoint_path(folder, prefix, epoch, 0).name.removesuffix("0.pth")
-            raise FileNotFoundError(
-                f"checkpoint_load_iter={epoch}: no checkpoint {checkpoint_path(folder, prefix, epoch)} "
-                f"nor {stopped}*.pth of a run stopped in that epoch"
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be a function (model, dataset) -> metrics, got {validate!r}")
+    if model is not None:
+        if not isinstance(model, RetinaFace):
+            raise TypeError(
+                f"model must be a retinaface_ros.model.RetinaFace or None, got {type(model).__name__}"
             )
-    size = learner.config.train_image_size if image_size is None else image_size
-    if not _is_integer(size) or size < MIN_IMAGE_SIZE or size % 32:
-        raise ValueError(f"image_size must be a multiple of 32 of at least {MIN_IMAGE_SIZE}, got {size!r}")
-    return int(size)
-
-
-def _is_integer(value: Any) -> bool:
-    """An int or numpy integer, not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    """An int, float or numpy number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+        if model.backbone_name != config.backbone:
+            raise ValueError(
+                f"model backbone {model.backbone_name!r} does not match config backbone {config.backbone!r}"
+            )
 
 
 def load_backbone_weights(model: RetinaFace, path: str | Path) -> None:
@@ -136,73 +103,55 @@ def _new_model(backbone: str, seed: int) -> RetinaFace:
 
 
 def _initial_model(
-    learner: Any,
-    from_scratch: bool,
+    model: RetinaFace | None,
+    config: TrainingConfig,
     pretrained_backbone: str | Path | None,
     verbose: bool,
-    seed: int,
     checkpoint: dict[str, Any] | None = None,
 ) -> RetinaFace:
-    """The network to train: built for the resumed checkpoint (its weights are loaded later), random, the
-    learner's loaded model (fine-tune), or the ImageNet backbone (heads initialised from ``seed``)."""
+    """The network to train: built for the resumed checkpoint (its weights are loaded later), random
+    (``from_scratch``), ``model`` (fine-tune), or the ImageNet backbone (heads initialised from the seed)."""
     if checkpoint is not None:
-        return RetinaFace(learner.backbone, with_mask_head=has_mask_head(checkpoint["model"]))
-    if from_scratch:
-        return _new_model(learner.backbone, seed)
-    if learner.model is not None:
+        return RetinaFace(config.backbone, with_mask_head=has_mask_head(checkpoint["model"]))
+    if config.from_scratch:
+        return _new_model(config.backbone, config.seed)
+    if model is not None:
         if verbose:
             print("Fine-tuning the loaded model")
-        return learner.model
-    if learner.ort_session is not None:
-        raise ValueError(
-            "the loaded model is ONNX and cannot be fine-tuned; load the .pth/OpenDR folder or pass "
-            "from_scratch=True"
-        )
-    model = _new_model(learner.backbone, seed)
+        return model
+    model = _new_model(config.backbone, config.seed)
     path = pretrained_backbone
     if not path:
         from retinaface_ros.io.download import download
 
-        path = download(learner.backbone, mode="backbone", verbose=verbose)
+        path = download(config.backbone, mode="backbone", verbose=verbose)
     load_backbone_weights(model, path)
     if verbose:
         print(f"Starting from the ImageNet backbone {path}")
     return model
 
 
-def _read_resume_checkpoint(learner: Any) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
+def _read_resume_checkpoint(config: TrainingConfig) -> tuple[Path, dict[str, Any]] | tuple[None, None]:
     """(path, state) of the checkpoint ``checkpoint_load_iter`` names (:func:`resume_checkpoint_path`), its
     backbone checked; (None, None) when not resuming."""
-    if learner.checkpoint_load_iter <= 0:
+    if not config.resuming:
         return None, None
-    path = resume_checkpoint_path(learner.temp_path, learner.prefix, learner.checkpoint_load_iter)
+    path = resume_checkpoint_path(config.checkpoint_dir, config.prefix, config.checkpoint_load_iter)
     if path is None:
-        raise FileNotFoundError(f"checkpoint_load_iter={learner.checkpoint_load_iter}: checkpoint gone")
+        raise FileNotFoundError(f"checkpoint_load_iter={config.checkpoint_load_iter}: checkpoint gone")
     state = load_checkpoint(path)
     if not isinstance(state["model"], dict):
         raise ValueError(f"training checkpoint {path}: 'model' is not a state dict")
-    if state["backbone"] != learner.backbone:
-        raise ValueError(f"{path} holds a {state['backbone']!r} model, the learner is {learner.backbone!r}")
+    if state["backbone"] != config.backbone:
+        raise ValueError(f"{path} holds a {state['backbone']!r} model, the config is {config.backbone!r}")
     return path, state
 
 
-def _snapshot(learner: Any) -> tuple[Any, ...]:
-    """What a failed ``fit`` puts back: model, ONNX session, detector, device and the weights (on the CPU)."""
-    weights = None
-    if learner.model is not None:
-        weights = {
-            key: value.detach().to("cpu", copy=True) for key, value in learner.model.state_dict().items()
-        }
-    return learner.model, learner.ort_session, learner._detector, learner.device, weights
-
-
-def _restore(learner: Any, snapshot: tuple[Any, ...]) -> None:
-    """Undo a failed ``fit``: the learner's model gets its pre-fit weights back, in eval mode."""
-    model, session, detector, device, weights = snapshot
-    if model is not None:
-        model.load_state_dict(weights)
-        model.eval()
-    learner.model, learner.ort_session, learner._detector, learner.device = model, session, detector, device
+def _weights(model: RetinaFace | None) -> dict[str, torch.Tensor] | None:
+    """A CPU copy of ``model``'s weights (what a failed ``fit`` puts back); None without a model."""
+    if model is None:
+        return None
+    return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
 def _learning_rate(optimizer: torch.optim.Optimizer) -> float:
@@ -210,39 +159,66 @@ def _learning_rate(optimizer: torch.optim.Optimizer) -> float:
 
 
 # ------------------------------------------------------------------------------------------------- fit
+Validate = Callable[[RetinaFace, Any], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What ``fit`` returns: the trained network (eval mode, on ``device``) and its history."""
+
+    model: RetinaFace
+    history: dict[str, Any]
+    device: torch.device  # where the model is (under torchrun each rank's own GPU)
+
+    @property
+    def epochs_completed(self) -> int:
+        return int(self.history["epochs_completed"])
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.history["stopped"])
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        return self.history["last_checkpoint"]
+
+
 def fit(
-    learner: Any,
+    model: RetinaFace | None,
+    config: TrainingConfig,
     dataset: Any,
     val_dataset: Any = None,
-    from_scratch: bool = False,
-    silent: bool = False,
-    verbose: bool = True,
-    image_size: int | None = None,
+    *,
+    device: str | torch.device = "cpu",
     pretrained_backbone: str | Path | None = None,
+    validate: Validate | None = None,
     callback: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    augment: bool = True,
-    num_workers: int | None = None,
-    seed: int = DEFAULT_SEED,
-) -> dict:
-    """Train ``learner`` on ``dataset``; returns per-epoch lists (loss, loss_box, loss_class, loss_landmarks,
-    lr and, when validation ran, val_recall / val_epoch) plus ``epochs_completed``, ``stopped`` and
-    ``last_checkpoint``.
+    silent: bool = False,
+    verbose: bool = True,
+) -> TrainingResult:
+    """Train on ``dataset`` as ``config`` says; returns a :class:`TrainingResult` whose ``history`` holds
+    per-epoch lists (loss, loss_box, loss_class, loss_landmarks, lr and, when validation ran, val_recall /
+    val_ap / val_epoch) plus ``epochs_completed``, ``stopped``, ``last_checkpoint`` and ``image_size``.
 
-    Starting point: the checkpoint ``checkpoint_load_iter`` names (network, mask head and all weights);
-    else random init if ``from_scratch``; else the learner's loaded model (fine-tune; an ONNX-only learner is
-    refused); else the ImageNet backbone at ``pretrained_backbone`` (or from ``download``). On any error the
-    learner keeps its pre-fit model and weights (in eval mode).
+    Starting point: the checkpoint ``config.checkpoint_load_iter`` names (network, mask head and all weights;
+    ``model`` is then ignored); else random init if ``config.from_scratch``; else ``model`` (fine-tuned in
+    place); else the ImageNet backbone at ``pretrained_backbone`` (or from ``download``). On any error a given
+    ``model`` gets its pre-fit weights back (in eval mode).
+    ``validate(model, val_dataset)`` → {'recall', 'ap'} runs every ``config.val_after`` epochs when a
+    ``val_dataset`` is given (default: :func:`retinaface_ros.training.evaluate_model.validate_model`).
     ``callback(info)`` runs every ``log_after`` iterations and at each epoch end (rank 0 only);
     ``should_stop()`` is checked every iteration: training then stops, saves a checkpoint (when
-    ``temp_path`` is set) and returns with ``stopped=True``. Under torchrun (WORLD_SIZE > 1) it trains with
+    ``checkpoint_dir`` is set) and returns with ``stopped``. Under torchrun (WORLD_SIZE > 1) it trains with
     DistributedDataParallel; only rank 0 logs, validates and writes files.
     """
-    size = _check_arguments(learner, dataset, val_dataset, image_size, seed)
+    _check_arguments(model, config, dataset, val_dataset, validate)
+    device = torch.device(device)
+    if val_dataset is not None and validate is None:
+        from retinaface_ros.training.evaluate_model import validate_model as validate
     world, rank, local_rank = _distributed_env()
     distributed = world > 1
     own_group = False
-    device = learner.device
     if distributed:
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
@@ -254,23 +230,22 @@ def fit(
             own_group = True
     main = rank == 0
     verbose = verbose and main
-    before = _snapshot(learner)
+    before = _weights(model)
     options = _Options(
-        from_scratch=from_scratch,
         silent=silent or not main,
         verbose=verbose,
-        image_size=size,
         pretrained_backbone=pretrained_backbone,
+        validate=validate,
         callback=callback if main else None,
         should_stop=should_stop,
-        augment=augment,
-        num_workers=num_workers,
-        seed=seed,
     )
     try:
-        return _TrainingRun(learner, dataset, val_dataset, options, _Ranks(device, world, rank)).run()
+        run = _TrainingRun(model, config, dataset, val_dataset, options, _Ranks(device, world, rank))
+        return run.run()
     except BaseException:
-        _restore(learner, before)
+        if model is not None:
+            model.load_state_dict(before)
+            model.eval()
         raise
     finally:
         if own_group:
@@ -279,18 +254,14 @@ def fit(
 
 @dataclass(frozen=True)
 class _Options:
-    """What ``fit`` was asked for, resolved (rank 0 alone logs and reports)."""
+    """How ``fit`` reports and validates, resolved (rank 0 alone logs and reports)."""
 
-    from_scratch: bool
     silent: bool
     verbose: bool
-    image_size: int
     pretrained_backbone: str | Path | None
+    validate: Validate | None
     callback: Callable[[dict], None] | None
     should_stop: Callable[[], bool] | None
-    augment: bool
-    num_workers: int | None
-    seed: int
 
 
 @dataclass(frozen=True)
@@ -329,26 +300,32 @@ class _Ranks:
 class _TrainingRun:
     """One ``fit``: the network, optimiser, schedule and data, set up (or resumed), then :meth:`run`."""
 
-    def __init__(self, learner: Any, dataset: Any, val_dataset: Any, options: _Options, ranks: _Ranks):
-        self.learner, self.val_dataset, self.options, self.ranks = learner, val_dataset, options, ranks
-        device, cfg = ranks.device, learner.config
-        resume_path, resume = _read_resume_checkpoint(learner)
-        seed = options.seed
-        model = _initial_model(
-            learner, options.from_scratch, options.pretrained_backbone, options.verbose, seed, resume
-        )
+    def __init__(
+        self,
+        model: RetinaFace | None,
+        config: TrainingConfig,
+        dataset: Any,
+        val_dataset: Any,
+        options: _Options,
+        ranks: _Ranks,
+    ):
+        self.config, self.val_dataset, self.options, self.ranks = config, val_dataset, options, ranks
+        device, cfg = ranks.device, config.model_config
+        resume_path, resume = _read_resume_checkpoint(config)
+        seed = config.seed
+        model = _initial_model(model, config, options.pretrained_backbone, options.verbose, resume)
         self.model = model.to(device).train()
         self.optimizer = torch.optim.SGD(
-            model.parameters(), lr=learner.lr, momentum=learner.momentum, weight_decay=learner.weight_decay
+            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=learner.lr_steps_list, gamma=0.1
+            self.optimizer, milestones=list(config.lr_steps), gamma=0.1
         )
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.start_epoch = 0
         self.resume_batches = 0  # batches of start_epoch already run (a stopped run's checkpoint)
         self.resume_sums, self.resume_count = [0.0] * 4, 0
-        self.temp_path = Path(learner.temp_path) if learner.temp_path else None
+        self.temp_path = Path(config.checkpoint_dir) if config.checkpoint_dir else None
         if ranks.main and self.temp_path is not None:
             self.temp_path.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.temp_path)
@@ -357,17 +334,17 @@ class _TrainingRun:
         self.seed = seed
 
         train_set = TrainingSet(
-            dataset, TrainTransform(options.image_size, cfg.mean_bgr, options.augment), learner.flip, seed
+            dataset, TrainTransform(config.image_size, cfg.mean_bgr, config.augment), config.flip, seed
         )
         if ranks.distributed:
             self.sampler: Sampler = DistributedSampler(
-                train_set, num_replicas=ranks.world, rank=ranks.rank, shuffle=learner.shuffle, seed=seed
+                train_set, num_replicas=ranks.world, rank=ranks.rank, shuffle=config.shuffle, seed=seed
             )
-        elif learner.shuffle:
+        elif config.shuffle:
             self.sampler = RandomSampler(train_set, generator=torch.Generator())
         else:
             self.sampler = SequentialSampler(train_set)
-        workers = options.num_workers
+        workers = config.num_workers
         if workers is None:
             workers = min(4, os.cpu_count() or 1) if device.type == "cuda" else 0
         self.train_set, self.skipping = train_set, SkippingSampler(self.sampler)
@@ -375,7 +352,7 @@ class _TrainingRun:
             self._check_same_data(resume_path, resume)
         self.loader = DataLoader(
             train_set,
-            batch_size=learner.batch_size,
+            batch_size=config.batch_size,
             sampler=self.skipping,
             num_workers=workers,
             collate_fn=collate,
@@ -390,9 +367,9 @@ class _TrainingRun:
                 find_unused_parameters=self.model.with_mask_head,
             )
         self.criterion = MultiBoxLoss(cfg.variances)
-        self.priors = make_priors(options.image_size, options.image_size, cfg.min_sizes, cfg.steps).to(device)
+        self.priors = make_priors(config.image_size, config.image_size, cfg.min_sizes, cfg.steps).to(device)
         self.iterations_per_epoch = len(self.loader)
-        self.total_iterations = (learner.epochs - self.start_epoch) * self.iterations_per_epoch
+        self.total_iterations = (config.epochs - self.start_epoch) * self.iterations_per_epoch
         self.total_iterations -= self.resume_batches
         self.done_iterations = 0
         self.started = time.monotonic()
@@ -402,11 +379,10 @@ class _TrainingRun:
 
     def _data_layout(self) -> dict[str, Any]:
         """What decides which samples a batch index covers; a mid-epoch resume needs it unchanged."""
-        learner = self.learner
         return {
-            "batch_size": learner.batch_size,
+            "batch_size": self.config.batch_size,
             "samples": len(self.train_set),
-            "shuffle": learner.shuffle,
+            "shuffle": self.config.shuffle,
             "world": self.ranks.world,
         }
 
@@ -429,7 +405,7 @@ class _TrainingRun:
             self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise ValueError(
-                f"training checkpoint {path} does not fit the {self.learner.backbone} RetinaFace: {error}"
+                f"training checkpoint {path} does not fit the {self.config.backbone} RetinaFace: {error}"
             ) from error
         torch.set_rng_state(state["torch_rng"])
         self.start_epoch = int(state["epoch"])
@@ -444,27 +420,25 @@ class _TrainingRun:
         return int(state["seed"])
 
     # -------------------------------------------------------------------------------------------- the run
-    def run(self) -> dict:
-        """Train the remaining epochs (or until stopped); the learner gets the trained model."""
-        learner, stopped = self.learner, False
-        for epoch in range(self.start_epoch, learner.epochs):
+    def run(self) -> TrainingResult:
+        """Train the remaining epochs (or until stopped); the trained model in eval mode, and its history."""
+        stopped = False
+        for epoch in range(self.start_epoch, self.config.epochs):
             stopped = self._epoch(epoch)
             if stopped:
                 break
-        learner.device = self.ranks.device  # under DDP each rank keeps its own GPU
-        learner.set_model(self.model)
         history = self.history
         history["epochs_completed"] = len(history["loss"])
         history["stopped"] = stopped
         history["last_checkpoint"] = self.last_checkpoint
-        history["image_size"] = self.options.image_size
-        return history
+        history["image_size"] = self.config.image_size
+        return TrainingResult(self.model.eval(), history, self.ranks.device)
 
     def _epoch(self, epoch: int) -> bool:
         """One epoch (from the resumed batch on, for a stopped run's epoch); True when it was stopped."""
         from tqdm import tqdm
 
-        learner, options = self.learner, self.options
+        config, options = self.config, self.options
         self.train_set.set_epoch(epoch)
         if isinstance(self.sampler, DistributedSampler):
             self.sampler.set_epoch(epoch)
@@ -474,13 +448,13 @@ class _TrainingRun:
         count = 0
         self.skipping.skip = 0
         if epoch == self.start_epoch and self.resume_batches:
-            self.skipping.skip = self.resume_batches * learner.batch_size
+            self.skipping.skip = self.resume_batches * config.batch_size
             sums += torch.tensor(self.resume_sums, dtype=torch.float64)
             count = self.resume_count
-        first = self.skipping.skip // learner.batch_size
+        first = self.skipping.skip // config.batch_size
         lr = _learning_rate(self.optimizer)
         progress = tqdm(
-            self.loader, desc=f"epoch {epoch + 1}/{learner.epochs}", disable=options.silent, leave=False
+            self.loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=options.silent, leave=False
         )
         iteration = first - 1
         stopped = False
@@ -492,7 +466,7 @@ class _TrainingRun:
             sums += torch.tensor(losses, dtype=torch.float64)
             count += 1
             self.done_iterations += 1
-            if (iteration + 1) % learner.log_after == 0:
+            if (iteration + 1) % config.log_after == 0:
                 progress.set_postfix(loss=f"{losses[0]:.3f}", lr=f"{lr:.2e}")
                 self._report("iteration", epoch, iteration, losses)
         progress.close()
@@ -508,17 +482,17 @@ class _TrainingRun:
         for key, value in zip(HISTORY_KEYS, [*means, lr], strict=True):
             self.history[key].append(value)
         self.scheduler.step()
-        if learner.val_after and self.val_dataset is not None and (epoch + 1) % learner.val_after == 0:
+        if config.val_after and self.val_dataset is not None and (epoch + 1) % config.val_after == 0:
             self._validate(epoch)
         validated = self.history.get("val_epoch", [None])[-1] == epoch + 1
         if options.verbose:
             extra = f", val recall {self.val_recall:.3f}" if validated else ""
             print(
-                f"epoch {epoch + 1}/{learner.epochs}: loss {means[0]:.4f} (box {means[1]:.4f}, class "
+                f"epoch {epoch + 1}/{config.epochs}: loss {means[0]:.4f} (box {means[1]:.4f}, class "
                 f"{means[2]:.4f}, landmarks {means[3]:.4f}), lr {lr:g}{extra}"
             )
         self._report("epoch_end", epoch, max(iteration, 0), means, validated=validated)
-        if learner.checkpoint_after_iter and (epoch + 1) % learner.checkpoint_after_iter == 0:
+        if config.checkpoint_after_iter and (epoch + 1) % config.checkpoint_after_iter == 0:
             self.last_checkpoint = self._save(epoch + 1) or self.last_checkpoint
         return False
 
@@ -543,8 +517,9 @@ class _TrainingRun:
     def _validate(self, epoch: int) -> None:
         """Recall on the validation set (rank 0; the others wait)."""
         if self.ranks.main:
-            self.learner.set_model(self.model)  # eval mode, fresh inference detector
-            metrics = self.learner.eval(self.val_dataset, verbose=False, pyramid=False, flip=False)
+            assert self.options.validate is not None  # fit's default when a val_dataset is given
+            self.model.eval()
+            metrics = self.options.validate(self.model, self.val_dataset)
             self.val_recall = float(metrics["recall"])
             self.history.setdefault("val_recall", []).append(self.val_recall)
             self.history.setdefault("val_ap", []).append(float(metrics["ap"]))
@@ -558,11 +533,11 @@ class _TrainingRun:
         the ``epoch`` completed ones; else a stopped run, with the epoch's running loss sums)."""
         if not self.ranks.main or self.temp_path is None:
             return None
-        learner = self.learner
+        prefix = self.config.prefix
         if iteration:
-            path = stopped_checkpoint_path(self.temp_path, learner.prefix, epoch, iteration)
+            path = stopped_checkpoint_path(self.temp_path, prefix, epoch, iteration)
         else:
-            path = checkpoint_path(self.temp_path, learner.prefix, epoch)
+            path = checkpoint_path(self.temp_path, prefix, epoch)
         save_checkpoint(
             path,
             {
@@ -575,8 +550,8 @@ class _TrainingRun:
                 "seed": self.seed,
                 "torch_rng": torch.get_rng_state(),
                 "history": self.history,
-                "backbone": learner.backbone,
-                "image_size": self.options.image_size,
+                "backbone": self.config.backbone,
+                "image_size": self.config.image_size,
                 "data_layout": self._data_layout(),
             },
         )
@@ -586,7 +561,7 @@ class _TrainingRun:
         self, event: str, epoch: int, iteration: int, losses: list[float], validated: bool = False
     ) -> None:
         """``callback(info)``: 'iteration' (every ``log_after``) or 'epoch_end' (epoch mean losses;
-        ``validated`` when validation ran after it: the learner then holds the validated weights)."""
+        ``validated`` when validation ran after it: ``validate`` saw the weights of that epoch)."""
         callback = self.options.callback
         if callback is None:
             return
@@ -596,7 +571,7 @@ class _TrainingRun:
             {
                 "event": event,
                 "epoch": epoch,
-                "epochs": self.learner.epochs,
+                "epochs": self.config.epochs,
                 "iteration": iteration,
                 "iterations_per_epoch": self.iterations_per_epoch,
                 "loss": losses[0],
