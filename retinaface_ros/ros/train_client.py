@@ -117,15 +117,17 @@ class TrainClient:
             pending.append(self.client.send_goal_async(goal, feedback_callback, goal_uuid=goal_id))
             answered = _first_done(pending, timeout)
             if answered is not None:
-                handle = answered.result()
-                if handle.accepted or answered is pending[0]:
-                    return handle
-                # a repeat refused: a duplicate of a request that got through (its answer lost), or a real no
+                accepted = _accepted(pending)
+                if accepted is not None:
+                    return accepted
+                # Refused: a real no, or a duplicate of another request of this goal id that the server
+                # accepted (its answer lost or still on its way; requests need not be served in the order
+                # sent). An accepted goal shows on the status topic; a refused one never does.
                 status = self._wait_for_status(goal_id, max(first_timeout, STATUS_WAIT_SEC))
                 if status != GoalStatus.STATUS_UNKNOWN:
                     response = self.train_type.Impl.SendGoalService.Response(accepted=True)
                     return ClientGoalHandle(self.client, goal_id, response)
-                return handle
+                return _accepted(pending) or answered.result()
             if self.status_of(goal_id) != GoalStatus.STATUS_UNKNOWN:  # accepted, only the answer is missing
                 response = self.train_type.Impl.SendGoalService.Response(accepted=True)
                 return ClientGoalHandle(self.client, goal_id, response)
@@ -137,6 +139,12 @@ class TrainClient:
     def destroy(self) -> None:
         self.client.destroy()
         self.node.destroy_subscription(self._status_sub)
+
+
+def _accepted(futures: list[Future]) -> ClientGoalHandle | None:
+    """The handle of a request of ``futures`` that the server accepted, if one has answered so."""
+    handles = (future.result() for future in futures if future.done() and future.result() is not None)
+    return next((handle for handle in handles if handle.accepted), None)
 
 
 def _first_done(futures: list[Future], timeout: float) -> Future | None:
