@@ -1,4 +1,5 @@
-"""The ``--runtime`` and ``--providers`` options of the commands that run a model (no torch at import)."""
+"""Options of the commands that run a model: ``--runtime`` and ``--providers``, and the detection settings
+``--threshold``, ``--nms-threshold`` and ``--scales`` (no torch at import)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,18 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
 def runtime_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The learner's ``runtime`` and ``providers`` from the parsed options."""
     return {"runtime": args.runtime, "providers": tuple(args.providers)}
+
+
+def add_detection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threshold``, ``--nms-threshold``, ``--scales``; None when not given (the model's own settings)."""
+    settings = "default: the model folder's saved setting, else"
+    parser.add_argument("--threshold", type=float, default=None, help=f"score threshold ({settings} 0.8)")
+    parser.add_argument("--nms-threshold", type=float, default=None, help=f"NMS IoU ({settings} 0.4)")
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("SHORT", "MAX_LONG"),
+        help=f"resize target short side and max long side ({settings} 1024 1980)",
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_ros.commands import UsageError
+from retinaface_ros.commands.runtime_options import add_detection_arguments
 from retinaface_ros.model.config import BACKBONES
 
 CLASS_NAMES = ("face", "masked_face")
@@ -27,17 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, help="per-frame tracks (boxes, landmarks, scores, ids)")
     parser.add_argument("--backbone", default="mnet", choices=BACKBONES)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    settings = "default: the model folder's saved setting, else"
-    parser.add_argument("--threshold", type=float, default=None, help=f"score threshold ({settings} 0.8)")
-    parser.add_argument("--nms-threshold", type=float, default=None, help=f"NMS IoU ({settings} 0.4)")
-    parser.add_argument(
-        "--scales",
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=("SHORT", "MAX_LONG"),
-        help=f"resize target short side and max long side ({settings} 1024 1980)",
-    )
+    add_detection_arguments(parser)
     parser.add_argument(
         "--detect-every",
         type=int,
