@@ -255,6 +255,15 @@ class ParameterError(ValueError):
     """A parameter value that cannot be used; the message is the reason given back to the caller."""
 
 
+def with_defaults(values: Mapping[str, Any], specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """``values`` with every parameter of ``specs`` it does not name at its default; ParameterError for a
+    name that is not in ``specs``."""
+    unknown = set(values) - {spec.name for spec in specs}
+    if unknown:
+        raise ParameterError(f"unknown parameter(s): {sorted(unknown)}")
+    return {spec.name: values.get(spec.name, spec.default) for spec in specs}
+
+
 def _as_float(name: str, value: Any, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ParameterError(f"{name} must be a number, got {type(value).__name__}")
@@ -374,10 +383,7 @@ class DetectorParams:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> DetectorParams:
         """Validate a full set of values (missing names take their defaults); raise ParameterError."""
-        unknown = set(values) - set(PARAMETER_NAMES)
-        if unknown:
-            raise ParameterError(f"unknown parameter(s): {sorted(unknown)}")
-        merged = {spec.name: values.get(spec.name, spec.default) for spec in PARAMETERS}
+        merged = with_defaults(values, PARAMETERS)
         out: dict[str, Any] = {}
         for name, value in merged.items():
             spec = SPECS[name]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from retinaface_ros.ros.params import ParameterError, ParamSpec
+from retinaface_ros.ros.params import ParameterError, ParamSpec, with_defaults
 from retinaface_ros.training.goal import TrainerDefaults
 from retinaface_ros.validation import (
     MAX_SCALE,
@@ -84,10 +84,7 @@ class TrainerParams:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> TrainerParams:
         """Validate a set of values (missing names take their defaults); raise ParameterError."""
-        unknown = set(values) - set(TRAINER_PARAMETER_NAMES)
-        if unknown:
-            raise ParameterError(f"unknown parameter(s): {sorted(unknown)}")
-        merged = {spec.name: values.get(spec.name, spec.default) for spec in TRAINER_PARAMETERS}
+        merged = with_defaults(values, TRAINER_PARAMETERS)
         try:
             for name in ("default_device", "deploy_to", "workdir", "tensorboard_dir"):
                 if not isinstance(merged[name], str):
