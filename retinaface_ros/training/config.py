@@ -21,6 +21,7 @@ from retinaface_ros.training.checkpoint import (
     stopped_checkpoint_path,
 )
 from retinaface_ros.validation import (
+    TRAINING_BOUNDS,
     check_seed,
     check_train_image_size,
     check_training_value,
@@ -80,18 +81,7 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
-        numbers = (
-            "lr",
-            "batch_size",
-            "epochs",
-            "momentum",
-            "weight_decay",
-            "log_after",
-            "val_after",
-            "checkpoint_after_iter",
-            "checkpoint_load_iter",
-        )
-        for name in numbers:
+        for name in (name for name in LEARNER_SETTINGS if name in TRAINING_BOUNDS):  # the learner's numbers
             self._set(name, check_training_value(name, getattr(self, name)))
         steps = self.lr_steps
         if isinstance(steps, str):
