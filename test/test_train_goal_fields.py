@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from training_helpers import mini_wider_root
+from training_helpers import blank_goal, mini_wider_root
 
 from retinaface_ros.training import goal_fields
 from retinaface_ros.training.goal import TrainerDefaults, goal_to_job
@@ -88,18 +87,14 @@ def test_yaml_goal(tmp_path: Path) -> None:
         goal_fields.load_yaml(tmp_path / "missing.yaml")
 
 
-def _goal(**fields) -> SimpleNamespace:
-    return SimpleNamespace(**{**goal_fields.defaults(), **fields})
-
-
 def test_a_validation_set_without_val_after_validates_every_epoch(tmp_path: Path) -> None:
     root = str(mini_wider_root())
     defaults = TrainerDefaults(workdir=str(tmp_path))
-    job = goal_to_job(_goal(dataset_root=root, val_dataset_root=root), defaults)
+    job = goal_to_job(blank_goal(dataset_root=root, val_dataset_root=root), defaults)
     assert job.learner_kwargs["val_after"] == 1  # was 0: "validating on ..." and never validated
-    job = goal_to_job(_goal(dataset_root=root, val_dataset_root=root, val_after=3), defaults)
+    job = goal_to_job(blank_goal(dataset_root=root, val_dataset_root=root, val_after=3), defaults)
     assert job.learner_kwargs["val_after"] == 3
-    assert goal_to_job(_goal(dataset_root=root), defaults).learner_kwargs["val_after"] == 0
+    assert goal_to_job(blank_goal(dataset_root=root), defaults).learner_kwargs["val_after"] == 0
 
 
 def test_progress_lines() -> None:

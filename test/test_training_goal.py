@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from training_helpers import mini_wider_root
+from training_helpers import blank_goal, mini_wider_root
 
 from retinaface_ros.learner import RetinaFaceLearner
 from retinaface_ros.training.goal import TrainerDefaults, goal_to_job, pretrained_kind, resolve_backbone
 
 
-def _goal(**fields) -> SimpleNamespace:
-    goal = dict(
-        dataset_root="",
-        val_dataset_root="",
-        backbone="",
-        pretrained_model="",
-        from_scratch=False,
-        epochs=0,
-        batch_size=0,
-        lr=0.0,
-        lr_steps="",
-        flip=False,
-        checkpoint_after_iter=0,
-        checkpoint_load_iter=0,
-        val_after=0,
-        device="",
-        output_path="",
-    )
-    goal.update(fields)
-    return SimpleNamespace(**goal)
-
-
 def test_defaults_fill_empty_fields(tmp_path: Path) -> None:
     root = mini_wider_root()
     job = goal_to_job(
-        _goal(dataset_root=str(root)),
+        blank_goal(dataset_root=str(root)),
         TrainerDefaults(log_after=5, workdir=str(tmp_path)),
         cuda_available=False,
         now=0,
@@ -54,7 +31,7 @@ def test_defaults_fill_empty_fields(tmp_path: Path) -> None:
 
 def test_goal_fields_are_passed_through(tmp_path: Path) -> None:
     root = mini_wider_root()
-    goal = _goal(
+    goal = blank_goal(
         dataset_root=str(root),
         val_dataset_root=str(root),
         backbone="resnet50",
@@ -80,20 +57,21 @@ def test_goal_fields_are_passed_through(tmp_path: Path) -> None:
 
 def test_bad_goals_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dataset_root is required"):
-        goal_to_job(_goal(), TrainerDefaults())
+        goal_to_job(blank_goal(), TrainerDefaults())
     with pytest.raises(FileNotFoundError, match="dataset_root not found"):
-        goal_to_job(_goal(dataset_root=str(tmp_path / "nope")), TrainerDefaults())
+        goal_to_job(blank_goal(dataset_root=str(tmp_path / "nope")), TrainerDefaults())
     with pytest.raises(ValueError, match="unknown backbone"):
         resolve_backbone("vgg16")
     with pytest.raises(FileNotFoundError, match="pretrained_model"):
         goal_to_job(
-            _goal(dataset_root=str(tmp_path), pretrained_model=str(tmp_path / "x.pth")), TrainerDefaults()
+            blank_goal(dataset_root=str(tmp_path), pretrained_model=str(tmp_path / "x.pth")),
+            TrainerDefaults(),
         )
     # a new run folder has no checkpoints: resuming names the earlier run's folder
     with pytest.raises(ValueError, match="checkpoint_load_iter needs output_path"):
-        goal_to_job(_goal(dataset_root=str(tmp_path), checkpoint_load_iter=2), TrainerDefaults())
+        goal_to_job(blank_goal(dataset_root=str(tmp_path), checkpoint_load_iter=2), TrainerDefaults())
     job = goal_to_job(
-        _goal(dataset_root=str(tmp_path), checkpoint_load_iter=2, output_path=str(tmp_path / "run")),
+        blank_goal(dataset_root=str(tmp_path), checkpoint_load_iter=2, output_path=str(tmp_path / "run")),
         TrainerDefaults(),
     )
     assert job.learner_kwargs["checkpoint_load_iter"] == 2

@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from training_helpers import mini_wider_root
+from training_helpers import blank_goal, mini_wider_root
 
 from retinaface_ros import validation
 from retinaface_ros.cli import main
@@ -80,7 +79,7 @@ def test_training_bounds_agree_for_learner_and_goal(name, bad, tmp_path) -> None
         RetinaFaceLearner(backbone="mnet", device="cpu", **{name: bad})
     if name in GOAL_NUMBERS and bad != 0:  # 0 is the goal's "default"; momentum is not a goal field
         with pytest.raises(ValueError, match=name):
-            goal_to_job(_goal(dataset_root=str(mini_wider_root()), **{name: bad}), TrainerDefaults())
+            goal_to_job(blank_goal(dataset_root=str(mini_wider_root()), **{name: bad}), TrainerDefaults())
 
 
 def test_device_and_fp16_checks() -> None:
@@ -169,28 +168,6 @@ def test_the_detector_node_refuses_a_non_finite_model(tmp_path, mnet_weights) ->
 
 
 # ----------------------------------------------------------------------------------------- item 7: goals
-def _goal(**fields) -> SimpleNamespace:
-    goal = dict(
-        dataset_root="",
-        val_dataset_root="",
-        backbone="",
-        pretrained_model="",
-        from_scratch=False,
-        epochs=0,
-        batch_size=0,
-        lr=0.0,
-        lr_steps="",
-        flip=False,
-        checkpoint_after_iter=0,
-        checkpoint_load_iter=0,
-        val_after=0,
-        device="",
-        output_path="",
-    )
-    goal.update(fields)
-    return SimpleNamespace(**goal)
-
-
 @pytest.mark.parametrize(
     ("field", "value"),
     [("epochs", -5), ("batch_size", -3), ("lr", -1.0), ("lr", math.nan), ("lr", -math.inf)]
@@ -198,7 +175,7 @@ def _goal(**fields) -> SimpleNamespace:
 )
 def test_bad_goal_numbers_abort_with_the_reason(field, value, tmp_path) -> None:
     """Before: epochs=-5 started a 100-epoch run; batch_size=-3 and lr=-1 trained with the defaults."""
-    goal = _goal(dataset_root=str(mini_wider_root()), output_path=str(tmp_path), **{field: value})
+    goal = blank_goal(dataset_root=str(mini_wider_root()), output_path=str(tmp_path), **{field: value})
     with pytest.raises(ValueError, match=rf"goal field {field} must be") as caught:
         goal_to_job(goal, TrainerDefaults())
     assert str(value) in str(caught.value)
@@ -206,9 +183,9 @@ def test_bad_goal_numbers_abort_with_the_reason(field, value, tmp_path) -> None:
 
 def test_zero_goal_numbers_take_the_defaults_and_positive_ones_pass(tmp_path) -> None:
     root = str(mini_wider_root())
-    job = goal_to_job(_goal(dataset_root=root, output_path=str(tmp_path)), TrainerDefaults())
+    job = goal_to_job(blank_goal(dataset_root=root, output_path=str(tmp_path)), TrainerDefaults())
     assert not {"epochs", "batch_size", "lr"} & set(job.learner_kwargs)
-    job = goal_to_job(_goal(dataset_root=root, epochs=3, batch_size=4, lr=0.01), TrainerDefaults())
+    job = goal_to_job(blank_goal(dataset_root=root, epochs=3, batch_size=4, lr=0.01), TrainerDefaults())
     assert (job.learner_kwargs["epochs"], job.learner_kwargs["batch_size"]) == (3, 4)
     assert job.learner_kwargs["lr"] == pytest.approx(0.01)
 
@@ -217,10 +194,10 @@ def test_a_bad_validation_root_is_named_as_the_validation_set(tmp_path) -> None:
     """Before: val_dataset_root='/' was reported as a missing *train* split."""
     root = str(mini_wider_root())
     with pytest.raises(FileNotFoundError, match=r"val_dataset_root / is not a WIDER FACE validation set"):
-        goal_to_job(_goal(dataset_root=root, val_dataset_root="/"), TrainerDefaults())
+        goal_to_job(blank_goal(dataset_root=root, val_dataset_root="/"), TrainerDefaults())
     empty_split = tmp_path / "val"
     (empty_split / "WIDER_val").mkdir(parents=True)  # the folder, but no annotations
-    job = goal_to_job(_goal(dataset_root=root, val_dataset_root=str(empty_split)), TrainerDefaults())
+    job = goal_to_job(blank_goal(dataset_root=root, val_dataset_root=str(empty_split)), TrainerDefaults())
     with pytest.raises(FileNotFoundError, match=r"val_dataset_root .* is not a usable validation set"):
         validation_dataset(job.val_dataset_root)
     assert len(validation_dataset(Path(root))) > 0
