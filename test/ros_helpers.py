@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +75,67 @@ def python_subprocess_env(**extra: str) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def node_process(module: str, log: Path, *ros_args: str) -> subprocess.Popen:
+    """``python -m module --ros-args *ros_args`` in this run's ROS domain, unbuffered output into ``log`` (a
+    file, not a pipe: a full pipe would block the child)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [PYTHON, "-m", module, "--ros-args", *ros_args],
+            cwd=REPO_ROOT,
+            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def kill_if_running(*processes: subprocess.Popen) -> None:
+    """Clean-up after a test: kill and reap the child processes that have not exited."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+class BackgroundSpin:
+    """An rclpy context whose nodes spin on a SingleThreadedExecutor in a daemon thread.
+
+    ``add(*nodes)`` spins nodes (created with ``self.context``); leaving the ``with`` block (or ``close()``)
+    shuts the executor down, destroys those nodes and the context, and joins the thread.
+    """
+
+    def __init__(self) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self._nodes: list = []
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+
+    def add(self, *nodes) -> None:
+        """Spin ``nodes`` too (the first call starts the thread); they are destroyed on close."""
+        for node in nodes:
+            self.executor.add_node(node)
+            self._nodes.append(node)
+        if self._thread.ident is None:
+            self._thread.start()
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2.0)
+        for node in self._nodes:
+            node.destroy_node()
+        self.context.try_shutdown()
+        if self._thread.ident is not None:
+            self._thread.join(5.0)
+
+    def __enter__(self) -> BackgroundSpin:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def make_test_messages():

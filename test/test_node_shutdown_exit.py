@@ -4,18 +4,15 @@ with code 0 instead of leaving a finalized node running."""
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
 
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, kill_if_running, node_process, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -25,23 +22,15 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 def test_lifecycle_shutdown_exits_the_process(mnet_weights, tmp_path, autostart, transition):
     namespace = f"/sd{os.getpid()}_{int(autostart)}"
     log = tmp_path / "detector.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "retinaface_ros.ros.detector_node", "--ros-args", "-r", f"__ns:={namespace}"]
-            + ["-p", f"model_path:={mnet_weights}", "-p", "device:=cpu", "-p", "scales:=[240, 320]"]
-            + ["-p", f"autostart:={str(autostart).lower()}"],
-            cwd=REPO_ROOT,
-            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("shutdown_client", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    process = node_process(
+        "retinaface_ros.ros.detector_node",
+        log,
+        *("-r", f"__ns:={namespace}", "-p", f"model_path:={mnet_weights}", "-p", "device:=cpu"),
+        *("-p", "scales:=[240, 320]", "-p", f"autostart:={str(autostart).lower()}"),
+    )
+    spinner = BackgroundSpin()
+    node = rclpy.create_node("shutdown_client", context=spinner.context)
+    spinner.add(node)
     service = f"{namespace}/retinaface_detector"
     try:
         get_state = node.create_client(GetState, f"{service}/get_state")
@@ -59,10 +48,5 @@ def test_lifecycle_shutdown_exits_the_process(mnet_weights, tmp_path, autostart,
         assert process.wait(timeout=60) == 0, log.read_text()
         assert "Traceback" not in log.read_text()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        kill_if_running(process)
+        spinner.close()

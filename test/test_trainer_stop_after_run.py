@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, kill_if_running, node_process, require_rclpy, wait_for
 from training_helpers import mini_wider_root
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -19,7 +17,6 @@ rclpy = require_rclpy()
 
 from action_msgs.msg import GoalStatus  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from retinaface_ros.learner import RetinaFaceLearner  # noqa: E402
 from retinaface_ros.ros.interfaces import import_interfaces  # noqa: E402
@@ -30,22 +27,15 @@ TRAIN = import_interfaces()[2]
 def test_ctrl_c_after_a_run_exits_cleanly(tmp_path: Path) -> None:
     namespace = f"/idle{os.getpid()}"
     log = tmp_path / "trainer.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "retinaface_ros.ros.trainer_node", "--ros-args", "-r", f"__ns:={namespace}"]
-            + ["-p", "default_device:=cpu", "-p", "image_size:=160", "-p", f"workdir:={tmp_path}"],
-            cwd=REPO_ROOT,
-            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("idle_client", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    process = node_process(
+        "retinaface_ros.ros.trainer_node",
+        log,
+        *("-r", f"__ns:={namespace}", "-p", "default_device:=cpu", "-p", "image_size:=160"),
+        *("-p", f"workdir:={tmp_path}"),
+    )
+    spinner = BackgroundSpin()
+    node = rclpy.create_node("idle_client", context=spinner.context)
+    spinner.add(node)
     try:
         client = ActionClient(node, TRAIN, f"{namespace}/train")
         assert client.wait_for_server(timeout_sec=60.0), log.read_text()
@@ -63,10 +53,5 @@ def test_ctrl_c_after_a_run_exits_cleanly(tmp_path: Path) -> None:
         learner = RetinaFaceLearner("mnet", device="cpu")
         learner.load(model_path, verbose=False)  # everything the run wrote is complete on disk
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        kill_if_running(process)
+        spinner.close()
