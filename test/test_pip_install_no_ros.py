@@ -3,68 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from ros_helpers import REPO_ROOT
+from venv_helpers import clean_env, install_checkout
 
 from retinaface_ros.optional_dependencies import INSTALL_HINTS
 
 
-def _base_python() -> str:
-    """A Python 3 outside this project's venv (the venv's base interpreter)."""
-    candidate = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return str(candidate) if candidate.is_file() else sys.executable
-
-
-def _clean_env() -> dict[str, str]:
-    """The environment minus everything that would leak this workspace's ROS set-up into the child."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROS_", "AMENT_", "COLCON_", "CMAKE_"))}
-    for key in ("PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "PYTHONHOME"):
-        env.pop(key, None)
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
-
-
-def _copy_checkout(dest: Path) -> Path:
-    """Copy the files git would ship (tracked + untracked, not ignored), so pip builds outside the repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for raw in filter(None, listed):
-        rel = raw.decode()
-        src = REPO_ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
-
-
 @pytest.mark.slow
 def test_pip_install_without_ros(tmp_path):
-    env = _clean_env()
-    src = _copy_checkout(tmp_path / "src")
-    venv = tmp_path / "venv"
-    subprocess.run([_base_python(), "-m", "venv", str(venv)], env=env, check=True, timeout=120)
+    env = clean_env()
+    venv = install_checkout(tmp_path, ".", env, timeout=600)
     py = venv / "bin" / "python"
-
-    install = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "."],
-        cwd=src,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert install.returncode == 0, f"pip install . failed:\n{install.stdout}\n{install.stderr}"
 
     probe = textwrap.dedent(
         """

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import box_iou, shared_path
-from test_pip_install_no_ros import _base_python, _clean_env, _copy_checkout
+from venv_helpers import clean_env, install_checkout
 
 from retinaface_ros import Image, RetinaFaceLearner
 
@@ -29,20 +29,9 @@ def test_onnx_folder_runs_without_torch(mnet_learner, tmp_path: Path) -> None:
     onnx.optimize()
     folder = onnx.save(tmp_path / "mnet_onnx", verbose=False)
 
-    env = _clean_env()
-    src = _copy_checkout(tmp_path / "src")
-    venv = tmp_path / "venv"
-    subprocess.run([_base_python(), "-m", "venv", str(venv)], env=env, check=True, timeout=120)
+    env = clean_env()
+    venv = install_checkout(tmp_path, ".[onnx]", env, timeout=900)
     py = venv / "bin" / "python"
-    install = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", ".[onnx]"],
-        cwd=src,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert install.returncode == 0, f"pip install .[onnx] failed:\n{install.stdout}\n{install.stderr}"
     size = folder_size_mb(venv)
     print(f"torch-free venv: {size:.0f} MB")  # reported with -s; ~2 GB with a CPU torch
 
