@@ -98,6 +98,21 @@ def kill_if_running(*processes: subprocess.Popen) -> None:
             process.wait()
 
 
+def cpu_detector_node(context, namespace: str, weights, **overrides):
+    """A DetectorNode in ``context`` serving ``weights`` on the CPU with reliable input; ``overrides``
+    (name=value) set or replace its parameters."""
+    from rclpy.parameter import Parameter
+
+    from retinaface_ros.ros.detector_node import DetectorNode
+
+    settings = {"model_path": str(weights), "device": "cpu", "qos_reliability": "reliable", **overrides}
+    return DetectorNode(
+        namespace=namespace,
+        context=context,
+        parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
+    )
+
+
 class BackgroundSpin:
     """An rclpy context whose nodes spin on a SingleThreadedExecutor in a daemon thread.
 

@@ -5,20 +5,18 @@ header and encoding kept, detections still at ``threshold``, compressed in → c
 from __future__ import annotations
 
 import os
-import threading
 
 import cv2
 import numpy as np
 import pytest
 from conftest import box_iou
 from recording_helpers import panning_frames
-from ros_helpers import require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -75,49 +73,28 @@ class Probe:
 
 
 def _detector(context, namespace: str, weights, **overrides) -> DetectorNode:
-    settings = {
-        "model_path": str(weights),
-        "device": "cpu",
-        "scales": SCALES,
-        "qos_reliability": "reliable",
-        "anonymize": "blur",
-        "diagnostics_period": 0.2,
-        **overrides,
-    }
-    return DetectorNode(
-        namespace=namespace,
-        context=context,
-        parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
-    )
+    settings = {"scales": SCALES, "anonymize": "blur", "diagnostics_period": 0.2, **overrides}
+    return cpu_detector_node(context, namespace, weights, **settings)
 
 
 @pytest.fixture(scope="module")
 def ros(mnet_weights):
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    raw = _detector(context, f"{NS}/raw", mnet_weights)
-    jpeg = _detector(context, f"{NS}/jpeg", mnet_weights, use_compressed=True)
-    for node in (raw, jpeg):
-        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    probe = Probe(context, NS)
-    executor = SingleThreadedExecutor(context=context)
-    for node in (raw, jpeg, probe.node):
-        executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    assert wait_for(
-        lambda: (
-            probe.image_pub.get_subscription_count() > 0 and probe.compressed_pub.get_subscription_count() > 0
+    with BackgroundSpin() as spinner:
+        raw = _detector(spinner.context, f"{NS}/raw", mnet_weights)
+        jpeg = _detector(spinner.context, f"{NS}/jpeg", mnet_weights, use_compressed=True)
+        for node in (raw, jpeg):
+            assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        probe = Probe(spinner.context, NS)
+        spinner.add(raw, jpeg, probe.node)
+        assert wait_for(
+            lambda: (
+                probe.image_pub.get_subscription_count() > 0
+                and probe.compressed_pub.get_subscription_count() > 0
+            )
         )
-    )
-    assert wait_for(lambda: raw._outputs[0]["image_anonymized"].get_subscription_count() > 0)
-    yield raw, jpeg, probe
-    executor.shutdown(timeout_sec=2.0)
-    for node in (raw, jpeg, probe.node):
-        node.destroy_node()
-    context.try_shutdown()
-    thread.join(5.0)
+        assert wait_for(lambda: raw._outputs[0]["image_anonymized"].get_subscription_count() > 0)
+        yield raw, jpeg, probe
 
 
 @pytest.fixture(scope="module")

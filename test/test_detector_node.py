@@ -7,7 +7,6 @@ import array
 import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,15 @@ import cv2
 import numpy as np
 import pytest
 from conftest import box_iou
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import (
+    REPO_ROOT,
+    BackgroundSpin,
+    cpu_detector_node,
+    kill_if_running,
+    node_process,
+    require_rclpy,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
@@ -23,7 +30,6 @@ rclpy = require_rclpy()
 from builtin_interfaces.msg import Time as RosTime  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.srv import GetState  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -101,41 +107,22 @@ def reference(mnet_weights) -> RetinaFaceLearner:
 
 def cpu_detector(context, namespace: str, weights, **overrides) -> DetectorNode:
     """A detector on the CPU at the test scales with reliable input, plus ``overrides`` (name=value)."""
-    settings = {
-        "model_path": str(weights),
-        "device": "cpu",
-        "scales": SCALES,
-        "qos_reliability": "reliable",
-        **overrides,
-    }
-    return DetectorNode(
-        namespace=namespace,
-        context=context,
-        parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
-    )
+    return cpu_detector_node(context, namespace, weights, **{"scales": SCALES, **overrides})
 
 
 @pytest.fixture(scope="module")
 def ros(mnet_weights):
     """One context: the detector (reliable input, fast diagnostics), the probe, a background executor."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = cpu_detector(context, NS, mnet_weights, diagnostics_period=0.2)
-    assert node.trigger_configure() == SUCCESS
-    assert node.trigger_activate() == SUCCESS
-    probe = Probe(context, namespace=NS)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(probe.node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    assert wait_for(lambda: annotated_subscribers(node) > 0 and probe.image_pub.get_subscription_count() > 0)
-    yield node, probe, executor
-    executor.shutdown(timeout_sec=2.0)
-    node.destroy_node()
-    probe.node.destroy_node()
-    context.try_shutdown()
-    thread.join(5.0)
+    with BackgroundSpin() as spinner:
+        node = cpu_detector(spinner.context, NS, mnet_weights, diagnostics_period=0.2)
+        assert node.trigger_configure() == SUCCESS
+        assert node.trigger_activate() == SUCCESS
+        probe = Probe(spinner.context, namespace=NS)
+        spinner.add(node, probe.node)
+        assert wait_for(
+            lambda: annotated_subscribers(node) > 0 and probe.image_pub.get_subscription_count() > 0
+        )
+        yield node, probe, spinner.executor
 
 
 def annotated_subscribers(node) -> int:
@@ -281,17 +268,12 @@ def test_max_rate_hz_throttles_processing(mnet_weights, selfie):
     """On an injected clock (use_sim_time, /clock published here): while the clock stands still after a
     frame, newer frames wait in the slot and replace each other (skipped, not dropped); one step of the
     clock past 1 / max_rate_hz releases the newest. Counters and events only: no wall-clock margin."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    spinner = BackgroundSpin()
     namespace = f"{NS}_rate"
-    node = cpu_detector(context, namespace, mnet_weights, use_sim_time=True, max_rate_hz=4.0)
-    probe = Probe(context, namespace=namespace)
+    node = cpu_detector(spinner.context, namespace, mnet_weights, use_sim_time=True, max_rate_hz=4.0)
+    probe = Probe(spinner.context, namespace=namespace)
     clock_pub = probe.node.create_publisher(Clock, "/clock", RELIABLE)
-    executor = SingleThreadedExecutor(context=context)
-    for each in (node, probe.node):
-        executor.add_node(each)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node, probe.node)
 
     def set_clock(seconds: float) -> None:
         stamp = Clock(clock=RosTime(sec=int(seconds), nanosec=round(seconds % 1 * 1e9)))
@@ -330,11 +312,7 @@ def test_max_rate_hz_throttles_processing(mnet_weights, selfie):
         set_clock(102.0)  # diagnostics run on the node's clock too
         assert wait_for(lambda: probe.counter(node.get_fully_qualified_name(), "skipped_rate_limit") == 2)
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()
 
 
 def test_live_parameters(ros):
@@ -484,22 +462,8 @@ def test_params_file_applies_in_any_namespace(tmp_path):
 
 
 def _detector_process(log: Path, *ros_args: str) -> subprocess.Popen:
-    with log.open("w") as out:  # a file, not a pipe: a full pipe would block the child
-        return subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "retinaface_ros.ros.detector_node",
-                "--ros-args",
-                "--params-file",
-                str(REPO_ROOT / "config" / "detector.yaml"),
-                *ros_args,
-            ],
-            cwd=REPO_ROOT,
-            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    params_file = REPO_ROOT / "config" / "detector.yaml"
+    return node_process("retinaface_ros.ros.detector_node", log, "--params-file", str(params_file), *ros_args)
 
 
 def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfie, tmp_path):
@@ -522,14 +486,10 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
         "-p",
         "diagnostics_period:=2",  # an integer for a double parameter
     )
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    probe = Probe(context, namespace=f"{NS}_sub")
+    spinner = BackgroundSpin()
+    probe = Probe(spinner.context, namespace=f"{NS}_sub")
     publisher = probe.node.create_publisher(Image, f"{NS}_cam/image", RELIABLE)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(probe.node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(probe.node)
     try:
         # 320x240 (230 kB) fits a Fast DDS shared-memory segment; bigger best-effort frames go over UDP
         # fragments, which the default socket buffers lose (use qos_reliability: reliable for those).
@@ -554,14 +514,8 @@ def test_separate_process_namespaced_remapped_and_clean_exit(mnet_weights, selfi
         text = out_of_range_log.read_text()
         assert "threshold" in text and "Traceback" not in text, text  # the reason, not a crash
     finally:
-        for child in (process, failing, out_of_range):
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        executor.shutdown(timeout_sec=2.0)
-        probe.node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        kill_if_running(process, failing, out_of_range)
+        spinner.close()
 
 
 def test_model_url_is_downloaded_once_into_the_cache(mnet_weights, tmp_path):
@@ -632,10 +586,9 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
     assert DetectorParams.from_values({"cameras": None}).topic_prefixes == ("",)  # 'cameras: []' in YAML
     assert DetectorParams.from_values({"cameras": ["/front/", "cam/rear"]}).cameras == ("front", "cam/rear")
     namespace = f"{NS}_cams"
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = cpu_detector(context, namespace, mnet_weights, qos_depth=5, cameras=["left", "right"])
-    probe = rclpy.create_node("cams_probe", namespace=namespace, context=context)
+    spinner = BackgroundSpin()
+    node = cpu_detector(spinner.context, namespace, mnet_weights, qos_depth=5, cameras=["left", "right"])
+    probe = rclpy.create_node("cams_probe", namespace=namespace, context=spinner.context)
     received: dict[str, dict[str, object]] = {"left": {}, "right": {}}
     publishers = {}
     for camera in received:
@@ -646,11 +599,7 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
             lambda msg, camera=camera: received[camera].__setitem__(msg.header.frame_id, msg),
             RELIABLE,
         )
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node, probe)
     try:
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
         assert wait_for(lambda: all(pub.get_subscription_count() > 0 for pub in publishers.values()))
@@ -674,11 +623,7 @@ def test_cameras_get_their_own_topics_and_share_a_batch(mnet_weights, selfie, re
             assert msg.header.frame_id == frame_id and len(msg.detections) == len(want) > 0
             assert box_iou(boxes_of(msg), np.array([b.xyxy() for b in want])).max(1).min() >= 0.99
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()
 
 
 def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weights, monkeypatch):
@@ -686,19 +631,16 @@ def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weight
     instead of just waiting, even while another camera delivers."""
     monkeypatch.setattr(messages, "STARVED_AFTER_S", 0.5)
     namespace = f"{NS}_starved"
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = cpu_detector(context, namespace, mnet_weights, diagnostics_period=0.2, cameras=["front", "rear"])
-    probe = Probe(context, namespace=namespace)
+    spinner = BackgroundSpin()
+    node = cpu_detector(
+        spinner.context, namespace, mnet_weights, diagnostics_period=0.2, cameras=["front", "rear"]
+    )
+    probe = Probe(spinner.context, namespace=namespace)
     front = probe.node.create_publisher(Image, "front/image", RELIABLE)
     rear = probe.node.create_publisher(
         Image, "rear/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
     )
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(probe.node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node, probe.node)
     name = node.get_fully_qualified_name()
     try:
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
@@ -713,8 +655,4 @@ def test_publishers_that_deliver_nothing_raise_a_diagnostics_warning(mnet_weight
         assert "front" not in message and "does not match best_effort publishers" in message
         assert probe.diagnostics[name]["input_publishers"] == "2"
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()

@@ -4,11 +4,10 @@ parameters' validation."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from ros_helpers import require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, require_rclpy, wait_for
 from test_detector_node import NS, SUCCESS, Probe, assert_matches_reference, cpu_detector
 
 from retinaface_ros.learner import RetinaFaceLearner
@@ -18,8 +17,6 @@ from retinaface_ros.ros.params import DetectorParams, ParameterError
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
-
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,27 +51,18 @@ def test_load_model_uses_the_runtime(onnx_folder: Path, runtime: str) -> None:
 def test_node_serves_an_onnx_folder(onnx_folder: Path, selfie_path, mnet_learner) -> None:
     import cv2
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    spinner = BackgroundSpin()
     namespace = f"{NS}/onnx"
-    node = cpu_detector(context, namespace, onnx_folder, runtime="onnxruntime", providers=["CPU"])
-    probe = Probe(context, namespace=namespace)
-    executor = SingleThreadedExecutor(context=context)
-    thread = threading.Thread(target=executor.spin, daemon=True)
+    node = cpu_detector(spinner.context, namespace, onnx_folder, runtime="onnxruntime", providers=["CPU"])
+    probe = Probe(spinner.context, namespace=namespace)
     try:
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
         assert node.model.learner.detector.backend.providers == ["CPUExecutionProvider"]
-        executor.add_node(node)
-        executor.add_node(probe.node)
-        thread.start()
+        spinner.add(node, probe.node)
         assert wait_for(lambda: probe.image_pub.get_subscription_count() > 0)
         selfie = cv2.imread(str(selfie_path))
         msg = probe.stamp(bgr8_to_imgmsg(selfie, "bgr8"), "onnx-frame")
         probe.image_pub.publish(msg)
         assert_matches_reference(probe, "onnx-frame", msg.header, selfie, mnet_learner)
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()

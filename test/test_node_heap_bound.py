@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import array
 import os
-import threading
 
 import numpy as np
 import pytest
-from ros_helpers import require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from retinaface_ros.ros.detector_node import DetectorNode  # noqa: E402
 from retinaface_ros.ros.heap_bound import LARGE_MESSAGE_BYTES, HeapBound  # noqa: E402
 from retinaface_ros.ros.image_conversion import bgr8_to_imgmsg  # noqa: E402
 
@@ -41,30 +37,16 @@ def test_heap_bound_trims_once_per_large_message():
 
 
 def test_node_trims_after_large_and_malformed_frames(mnet_weights):
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    spinner = BackgroundSpin()
     namespace = f"/heap{os.getpid()}"
-    overrides = {
-        "model_path": str(mnet_weights),
-        "device": "cpu",
-        "scales": [240, 320],
-        "qos_reliability": "reliable",
-        "diagnostics_period": 0.2,
-    }
-    node = DetectorNode(
-        namespace=namespace,
-        context=context,
-        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+    node = cpu_detector_node(
+        spinner.context, namespace, mnet_weights, scales=[240, 320], diagnostics_period=0.2
     )
-    probe = rclpy.create_node("heap_probe", namespace=namespace, context=context)
+    probe = rclpy.create_node("heap_probe", namespace=namespace, context=spinner.context)
     publisher = probe.create_publisher(
         Image, "image", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
     )
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(probe)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node, probe)
     try:
         assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
         if node._heap._libc is None:
@@ -86,8 +68,4 @@ def test_node_trims_after_large_and_malformed_frames(mnet_weights):
         publisher.publish(small)
         assert wait_for(lambda: node.stats.processed > processed, 30)  # still running
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 
 import cv2
 import numpy as np
 import pytest
 from conftest import box_iou, shared_path
-from ros_helpers import PYTHON, REPO_ROOT, require_rclpy, wait_for
+from ros_helpers import PYTHON, REPO_ROOT, BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
 
 IMAGE = "bald_guys.jpg"
 THRESHOLD = 0.5
@@ -53,40 +52,23 @@ def test_detect_command_on_the_onnx_folder(onnx_model_folder, golden):
 
 def test_detector_node_on_the_onnx_folder(onnx_model_folder, golden):
     rclpy = require_rclpy()
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.lifecycle import TransitionCallbackReturn
-    from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from retinaface_ros.ros.detector_node import DetectorNode
     from retinaface_ros.ros.image_conversion import bgr8_to_imgmsg
     from retinaface_ros.ros.interfaces import import_vision_msgs
 
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    settings = {
-        "model_path": str(onnx_model_folder),
-        "device": "cpu",
-        "threshold": THRESHOLD,
-        "scales": golden["scales"],
-        "qos_reliability": "reliable",
-    }
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = DetectorNode(
-        namespace="/onnx",
-        context=context,
-        parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
+    spinner = BackgroundSpin()
+    node = cpu_detector_node(
+        spinner.context, "/onnx", onnx_model_folder, threshold=THRESHOLD, scales=golden["scales"]
     )
-    probe = rclpy.create_node("probe", namespace="/onnx", context=context)
+    probe = rclpy.create_node("probe", namespace="/onnx", context=spinner.context)
     received = []
     probe.create_subscription(import_vision_msgs().Detection2DArray, "detections", received.append, reliable)
     camera = probe.create_publisher(Image, "image", reliable)
-    executor = SingleThreadedExecutor(context=context)
-    for each in (node, probe):
-        executor.add_node(each)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node, probe)
     try:
         success = TransitionCallbackReturn.SUCCESS
         assert node.trigger_configure() == success and node.trigger_activate() == success
@@ -103,8 +85,4 @@ def test_detector_node_on_the_onnx_folder(onnx_model_folder, golden):
         scores = np.array([d.results[0].hypothesis.score for d in detections])
         assert_reference_faces(boxes, scores, golden)
     finally:
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        probe.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()
