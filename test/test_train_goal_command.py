@@ -9,10 +9,12 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import PYTHON, REPO_ROOT, node_process, python_subprocess_env, require_rclpy, wait_for
 from training_helpers import mini_wider_root
 
 pytestmark = pytest.mark.ros
@@ -54,16 +56,12 @@ def trainer(tmp_path_factory, mnet_weights):
     folder = tmp_path_factory.mktemp("train_goal")
     namespace = f"/train_goal{os.getpid()}"
     log = folder / "trainer.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [PYTHON, "-m", "retinaface_ros.ros.trainer_node", "--ros-args", "-r", f"__ns:={namespace}"]
-            + ["-p", "log_after:=1", "-p", "default_device:=cpu", "-p", "image_size:=160"]
-            + ["-p", f"workdir:={folder}"],
-            cwd=REPO_ROOT,
-            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = node_process(
+        "retinaface_ros.ros.trainer_node",
+        log,
+        *("-r", f"__ns:={namespace}", "-p", "log_after:=1", "-p", "default_device:=cpu"),
+        *("-p", "image_size:=160", "-p", f"workdir:={folder}"),
+    )
     root = str(mini_wider_root())
     first = _train_goal(
         namespace,
@@ -145,14 +143,56 @@ def test_no_trainer_and_bad_fields_are_one_line(tmp_path: Path) -> None:
     assert code == 2 and stderr.strip() == "retinaface: error: epochs (--param): expected an integer, got '-'"
 
 
+@contextmanager
+def _train_server(
+    name: str, on_goal: Callable, result, release: threading.Event
+) -> Iterator[tuple[TrainClient, list[bytes]]]:
+    """A real Train action server at ``{name}/train`` (``on_goal`` answers each request; an accepted goal
+    succeeds at once with ``result``) and a TrainClient for it, spun by a 4-thread executor. Yields the
+    client and the ids of the goals executed; on exit ``release`` is set first, so that a held ``on_goal``
+    returns before the tear-down."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    server_node = rclpy.create_node(f"{name}_trainer", context=context)
+    client_node = rclpy.create_node(f"{name}_client", context=context)
+    executed: list[bytes] = []
+
+    def execute(handle):
+        executed.append(bytes(handle.goal_id.uuid))
+        handle.succeed()
+        return result
+
+    server = ActionServer(
+        server_node,
+        TRAIN,
+        f"{name}/train",
+        execute_callback=execute,
+        goal_callback=on_goal,
+        callback_group=ReentrantCallbackGroup(),
+    )
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(server_node)
+    executor.add_node(client_node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    client = TrainClient(client_node, TRAIN, f"{name}/train")
+    try:
+        yield client, executed
+    finally:
+        release.set()
+        client.destroy()
+        executor.shutdown()
+        server.destroy()
+        spinner.join(timeout=10)
+        for node in (server_node, client_node):
+            node.destroy_node()
+        context.try_shutdown()
+
+
 def test_an_unanswered_request_is_sent_again_under_the_same_goal_id() -> None:
     """The server holds the first request until the repeat arrives: the client gets its answer, and the goal
     runs once (the held request, a duplicate by then, is refused by the server)."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    server_node = rclpy.create_node("held_trainer", context=context)
-    client_node = rclpy.create_node("retrying_client", context=context)
-    requests, executed, repeat_arrived = [], [], threading.Event()
+    requests, repeat_arrived = [], threading.Event()
 
     def on_goal(goal):
         requests.append(goal.epochs)
@@ -162,28 +202,9 @@ def test_an_unanswered_request_is_sent_again_under_the_same_goal_id() -> None:
             repeat_arrived.set()
         return GoalResponse.ACCEPT
 
-    def execute(handle):
-        executed.append(bytes(handle.goal_id.uuid))
-        handle.succeed()
-        return TRAIN.Result(success=True, message="done", final_loss=1.5)
-
-    group = ReentrantCallbackGroup()
-    server = ActionServer(
-        server_node,
-        TRAIN,
-        "held/train",
-        execute_callback=execute,
-        goal_callback=on_goal,
-        callback_group=group,
-    )
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    executor.add_node(server_node)
-    executor.add_node(client_node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    client = TrainClient(client_node, TRAIN, "held/train")
+    done = TRAIN.Result(success=True, message="done", final_loss=1.5)
     retries: list[int] = []
-    try:
+    with _train_server("held", on_goal, done, release=repeat_arrived) as (client, executed):
         assert client.wait_for_server(10.0)
         # short first wait, so that the test does not take long; many tries, since on a loaded machine DDS
         # may need seconds to match the endpoints (the very case the re-sending is for)
@@ -200,25 +221,12 @@ def test_an_unanswered_request_is_sent_again_under_the_same_goal_id() -> None:
         assert wait_future(result, 30.0)
         assert result.result().result.message == "done"
         assert executed == [bytes(handle.goal_id.uuid)]  # once, under the one goal id
-    finally:
-        repeat_arrived.set()
-        client.destroy()
-        executor.shutdown()
-        server.destroy()
-        spinner.join(timeout=10)
-        for node in (server_node, client_node):
-            node.destroy_node()
-        context.try_shutdown()
 
 
 def test_a_refused_repeat_of_an_accepted_goal_is_taken_as_accepted() -> None:
     """The first request is accepted late, its repeat is refused (as a trainer refuses a duplicate or a second
     goal): the client ends up with the running goal, from the late answer or from the status topic."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    server_node = rclpy.create_node("late_trainer", context=context)
-    client_node = rclpy.create_node("late_client", context=context)
-    requests, executed, repeat_refused = [], [], threading.Event()
+    requests, repeat_refused = [], threading.Event()
 
     def on_goal(goal):
         requests.append(goal.epochs)
@@ -228,26 +236,8 @@ def test_a_refused_repeat_of_an_accepted_goal_is_taken_as_accepted() -> None:
         repeat_refused.set()
         return GoalResponse.REJECT
 
-    def execute(handle):
-        executed.append(bytes(handle.goal_id.uuid))
-        handle.succeed()
-        return TRAIN.Result(success=True, message="late", final_loss=2.5)
-
-    server = ActionServer(
-        server_node,
-        TRAIN,
-        "late/train",
-        execute_callback=execute,
-        goal_callback=on_goal,
-        callback_group=ReentrantCallbackGroup(),
-    )
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    executor.add_node(server_node)
-    executor.add_node(client_node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    client = TrainClient(client_node, TRAIN, "late/train")
-    try:
+    late = TRAIN.Result(success=True, message="late", final_loss=2.5)
+    with _train_server("late", on_goal, late, release=repeat_refused) as (client, executed):
         assert client.wait_for_server(10.0)
         handle = client.send_goal(TRAIN.Goal(epochs=3), attempts=30, first_timeout=0.2, max_timeout=2.0)
         assert handle.accepted and len(requests) >= 2 and set(requests) == {3}
@@ -255,12 +245,3 @@ def test_a_refused_repeat_of_an_accepted_goal_is_taken_as_accepted() -> None:
         assert wait_future(result, 30.0)
         assert result.result().result.message == "late"
         assert executed == [bytes(handle.goal_id.uuid)]
-    finally:
-        repeat_refused.set()
-        client.destroy()
-        executor.shutdown()
-        server.destroy()
-        spinner.join(timeout=10)
-        for node in (server_node, client_node):
-            node.destroy_node()
-        context.try_shutdown()
