@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from retinaface_ros.recording.bag_images import IMAGE_TYPES, message_to_bgr8
+from retinaface_ros.recording.bag_reader import open_bag
 from retinaface_ros.recording.image_files import UnreadableInputError
 
 STORAGES = ("mcap", "sqlite3")
@@ -103,7 +104,7 @@ def rewrite_bag(
     ``time_range`` = (start, stop) receive times in ns: only the messages in [start, stop) are written (a part
     of a bag split across tasks); the images of the ``preroll_ns`` before start go through ``process`` first,
     unwritten, so temporal safety starts warm."""
-    from rosbags.rosbag2 import Reader, Writer
+    from rosbags.rosbag2 import Writer
     from rosbags.rosbag2.enums import StoragePlugin
 
     typestore = typestore or default_typestore()
@@ -115,11 +116,7 @@ def rewrite_bag(
         raise ValueError(f"{target}: a {target.suffix} file cannot hold {storage} storage")
     bag_dir = target.with_suffix("") if bare else target
     counts: dict[str, int] = {}
-    try:
-        reader = Reader(source)
-        reader.open()
-    except Exception as error:  # noqa: BLE001 - rosbags raises many kinds on a damaged bag
-        raise UnreadableInputError(f"{source}: not a readable rosbag2 ({error})") from None
+    reader = open_bag(source)
     try:
         rewrite_ids = _select_topics(reader.connections, topics, source)
         writer = Writer(bag_dir, version=9, storage_plugin=StoragePlugin[storage.upper()])

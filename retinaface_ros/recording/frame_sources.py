@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from retinaface_ros.recording.bag_images import IMAGE_TYPES, message_to_bgr8
+from retinaface_ros.recording.bag_reader import open_bag
 from retinaface_ros.recording.image_files import UnreadableInputError, is_image_file, read_image, to_bgr8
 from retinaface_ros.recording.input_kinds import input_kind, is_bag
 from retinaface_ros.recording.video_rewriter import is_video_file
@@ -30,16 +31,10 @@ def _slug(text: str) -> str:
 
 
 def bag_frames(path: Path, topics: Sequence[str] | None = None) -> Iterator[Frame]:
-    from rosbags.rosbag2 import Reader
-
     from retinaface_ros.recording.bag_rewriter import default_typestore
 
     typestore = default_typestore()
-    try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as error:  # noqa: BLE001 - rosbags raises many kinds on a damaged bag
-        raise UnreadableInputError(f"{path}: not a readable rosbag2 ({error})") from None
+    reader = open_bag(path)
     try:
         chosen = [
             c for c in reader.connections if c.msgtype in IMAGE_TYPES and (not topics or c.topic in topics)
