@@ -27,21 +27,13 @@ import numpy as np
 from retinaface_ros.detections import Detections
 from retinaface_ros.privacy import AnonymizeConfig, anonymize_image, cover_regions
 from retinaface_ros.privacy.frame_anonymizer import FrameAnonymizer
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / (area_a[:, None] + area_b[None] - inter)
+from retinaface_ros.tracking.association import iou_matrix
 
 
 def _found_again(original: Detections, after: Detections) -> int:
     if not len(original) or not len(after):
         return 0
-    return int((_iou(original.boxes, after.boxes).max(1) >= 0.3).sum())
+    return int((iou_matrix(original.boxes, after.boxes).max(1) >= 0.3).sum())
 
 
 def redetection_images(learner, images: list[Path]) -> list[dict]:  # noqa: ANN001
