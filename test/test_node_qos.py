@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, node_process, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -43,15 +41,12 @@ def test_choose_reliability_rule():
 
 def _camera(log: Path, namespace: str, image: Path, reliable: bool) -> subprocess.Popen:
     """image_publisher in its own process: ``image`` (1986×1545 raw bgr8) at 4 Hz."""
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [PYTHON, "-m", "retinaface_ros.ros.image_publisher", "--ros-args", "-r", f"__ns:={namespace}"]
-            + ["-p", f"path:={image}", "-p", "rate:=4.0", "-p", f"reliable:={str(reliable).lower()}"],
-            cwd=REPO_ROOT,
-            env=python_subprocess_env(PYTHONUNBUFFERED="1"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return node_process(
+        "retinaface_ros.ros.image_publisher",
+        log,
+        *("-r", f"__ns:={namespace}", "-p", f"path:={image}", "-p", "rate:=4.0"),
+        *("-p", f"reliable:={str(reliable).lower()}"),
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -66,8 +61,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bald_guys_path, tmp_path):
     namespace = f"/qos{os.getpid()}"
-    context = rclpy.Context()
-    rclpy.init(context=context)
+    spinner = BackgroundSpin()
+    context = spinner.context
     settings = {"model_path": str(mnet_weights), "device": "cpu", "scales": [480, 860]}
     auto = DetectorNode(
         namespace=namespace,
@@ -93,11 +88,7 @@ def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bal
             diagnostics[status.name] = status
 
     probe.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    executor = SingleThreadedExecutor(context=context)
-    for node in (auto, explicit, probe):
-        executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(auto, explicit, probe)
     name, topic = auto.get_fully_qualified_name(), f"{namespace}/image"
 
     def value(key: str) -> str:
@@ -138,8 +129,4 @@ def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bal
     finally:
         for camera in cameras:
             _stop(camera)
-        executor.shutdown(timeout_sec=2.0)
-        for node in (auto, explicit, probe):
-            node.destroy_node()
-        context.try_shutdown()
-        thread.join(5.0)
+        spinner.close()

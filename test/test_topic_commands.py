@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, make_test_messages, python_subprocess_env, require_rclpy
+from ros_helpers import (
+    PYTHON,
+    REPO_ROOT,
+    BackgroundSpin,
+    make_test_messages,
+    python_subprocess_env,
+    require_rclpy,
+)
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
@@ -32,9 +37,8 @@ NS = f"/cli{os.getpid()}"
 def publishers():
     """A node publishing one detections, faces, image (reliable) and image/compressed (best_effort) message
     every 0.1 s, each with a fresh stamp."""
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("cli_publisher", namespace=NS, context=context)
+    spinner = BackgroundSpin()
+    node = rclpy.create_node("cli_publisher", namespace=NS, context=spinner.context)
     reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
     detections, faces = make_test_messages()
@@ -57,15 +61,9 @@ def publishers():
             publisher.publish(msg)
 
     node.create_timer(0.1, tick)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
+    spinner.add(node)
     yield image
-    executor.shutdown(timeout_sec=2.0)
-    node.destroy_node()
-    context.try_shutdown()
-    thread.join(5.0)
+    spinner.close()
 
 
 def _retinaface(*args: str, env_drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -6,24 +6,21 @@ back): ids stable across messages, a new face gets a new id, a lost face's id is
 from __future__ import annotations
 
 import os
-import threading
 
 import cv2
 import numpy as np
 import pytest
 from conftest import box_iou
-from ros_helpers import require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from retinaface_ros.ros.detector_node import DetectorNode  # noqa: E402
 from retinaface_ros.ros.image_conversion import bgr8_to_imgmsg  # noqa: E402
 from retinaface_ros.ros.interfaces import import_interfaces, import_vision_msgs  # noqa: E402
 
@@ -132,35 +129,16 @@ def face_centre(patches, name: str, frame: int) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def ros(mnet_weights):
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = DetectorNode(
-        namespace=NS,
-        context=context,
-        parameter_overrides=[
-            Parameter("model_path", value=str(mnet_weights)),
-            Parameter("device", value="cpu"),
-            Parameter("scales", value=SCALES),
-            Parameter("qos_reliability", value="reliable"),
-            Parameter("diagnostics_period", value=0.2),
-            Parameter("track_max_age_s", value=0.2),
-        ],
-    )
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    probe = Probe(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(probe.node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    assert wait_for(lambda: probe.image_pub.get_subscription_count() > 0)
-    yield node, probe
-    executor.shutdown(timeout_sec=2.0)
-    node.destroy_node()
-    probe.node.destroy_node()
-    context.try_shutdown()
-    thread.join(5.0)
+    with BackgroundSpin() as spinner:
+        node = cpu_detector_node(
+            spinner.context, NS, mnet_weights, scales=SCALES, diagnostics_period=0.2, track_max_age_s=0.2
+        )
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        probe = Probe(spinner.context)
+        spinner.add(node, probe.node)
+        assert wait_for(lambda: probe.image_pub.get_subscription_count() > 0)
+        yield node, probe
 
 
 def test_ids_stable_new_face_new_id_lost_id_never_reused(ros, patches, mnet_learner):
