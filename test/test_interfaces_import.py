@@ -9,8 +9,18 @@ import pytest
 from ros_helpers import PYTHON, REPO_ROOT, require_rclpy
 
 
-def _run_without_workspace(code: str) -> subprocess.CompletedProcess:
-    """Run ``code`` with this repo importable but no colcon workspace (install/) on the Python path."""
+def _import_without_workspace(function: str) -> subprocess.CompletedProcess:
+    """Call ``retinaface_ros.ros.interfaces.<function>()`` with this repo importable but no colcon workspace
+    (install/) on the Python path; it prints the RuntimeError's message, or IMPORTED."""
+    code = (
+        f"from retinaface_ros.ros.interfaces import {function}\n"
+        "try:\n"
+        f"    {function}()\n"
+        "except RuntimeError as e:\n"
+        "    print(e)\n"
+        "else:\n"
+        "    print('IMPORTED')\n"
+    )
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
@@ -37,15 +47,7 @@ def test_import_interfaces_in_built_environment():
 
 
 def test_missing_interfaces_message():
-    result = _run_without_workspace(
-        "from retinaface_ros.ros.interfaces import import_interfaces\n"
-        "try:\n"
-        "    import_interfaces()\n"
-        "except RuntimeError as e:\n"
-        "    print(e)\n"
-        "else:\n"
-        "    print('IMPORTED')\n"
-    )
+    result = _import_without_workspace("import_interfaces")
     assert result.returncode == 0, result.stderr
     if "IMPORTED" in result.stdout:
         pytest.skip("retinaface_interfaces is importable without the workspace (installed system-wide)")
@@ -56,15 +58,7 @@ def test_missing_interfaces_message():
 
 
 def test_missing_vision_msgs_message():
-    result = _run_without_workspace(
-        "from retinaface_ros.ros.interfaces import import_vision_msgs\n"
-        "try:\n"
-        "    import_vision_msgs()\n"
-        "except RuntimeError as e:\n"
-        "    print(e)\n"
-        "else:\n"
-        "    print('IMPORTED')\n"
-    )
+    result = _import_without_workspace("import_vision_msgs")
     assert result.returncode == 0, result.stderr
     if "IMPORTED" in result.stdout:
         pytest.skip("vision_msgs is installed in this environment (e.g. a ROS 2 distribution)")
