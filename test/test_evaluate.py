@@ -254,33 +254,24 @@ def test_bad_inputs():
 
 
 @pytest.fixture(scope="module")
-def mnet(mnet_weights):
-    from retinaface_ros.learner import RetinaFaceLearner
-
-    learner = RetinaFaceLearner(backbone="mnet", device="cpu")
-    learner.load(mnet_weights, verbose=False)
-    return learner
-
-
-@pytest.fixture(scope="module")
 def mini_val():
     return WiderFaceDataset(shared_path("data", "mini_wider"), splits=["val"])
 
 
-def test_mnet_recall_on_mini_wider_val(mnet, mini_val):
-    result = mnet.eval(mini_val, verbose=False, pyramid=False, flip=False)
+def test_mnet_recall_on_mini_wider_val(mnet_learner, mini_val):
+    result = mnet_learner.eval(mini_val, verbose=False, pyramid=False, flip=False)
     print(f"mini_wider val, single pass: {result}")
     assert result["num_images"] == 8 and result["num_faces"] == 151
     assert result["recall"] >= 0.9
     assert result["ap"] >= 0.9
 
 
-def test_mnet_tta_boxes_in_original_pixels(mnet, mini_val):
+def test_mnet_tta_boxes_in_original_pixels(mnet_learner, mini_val):
     image, annotations = mini_val[0]
     height, width = image.shape[:2]
-    plain = detect_tta(mnet, image, threshold=0.5, pyramid=False, flip=False)
-    flipped = detect_tta(mnet, image, threshold=0.5, pyramid=False, flip=True)
-    full = detect_tta(mnet, image, threshold=0.5, pyramid=True, flip=True)
+    plain = detect_tta(mnet_learner, image, threshold=0.5, pyramid=False, flip=False)
+    flipped = detect_tta(mnet_learner, image, threshold=0.5, pyramid=False, flip=True)
+    full = detect_tta(mnet_learner, image, threshold=0.5, pyramid=True, flip=True)
     for dets in (flipped, full):
         assert len(dets) >= 0.9 * len(plain)
         assert (
@@ -298,7 +289,7 @@ def test_mnet_tta_boxes_in_original_pixels(mnet, mini_val):
 
 
 @pytest.mark.slow
-def test_mnet_pyramid_flip_eval_on_mini_wider_val(mnet, mini_val):
-    result = mnet.eval(mini_val, verbose=False, pyramid=True, flip=True)
+def test_mnet_pyramid_flip_eval_on_mini_wider_val(mnet_learner, mini_val):
+    result = mnet_learner.eval(mini_val, verbose=False, pyramid=True, flip=True)
     print(f"mini_wider val, pyramid + flip: {result}")
     assert result["recall"] >= 0.9
