@@ -128,18 +128,7 @@ def handler(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _StopOnCtrlC() as stop:
-            history = learner.fit(
-                prepared.dataset,
-                val_dataset=prepared.val_dataset,
-                from_scratch=job.from_scratch,
-                silent=True,
-                verbose=False,
-                image_size=job.image_size,
-                pretrained_backbone=prepared.pretrained_backbone,
-                callback=on_progress,
-                should_stop=stop.requested.is_set,
-                **extra,
-            )
+            history = prepared.fit(job, on_progress, stop.requested.is_set, **extra)
     except FloatingPointError as error:  # the loss diverged: a setting to change, not a crash
         print(f"retinaface: error: {error}", file=sys.stderr)
         return 1

@@ -194,16 +194,8 @@ class TrainerNode(Node):
 
         started = time.monotonic()
         try:
-            history = learner.fit(
-                dataset,
-                val_dataset=val,
-                from_scratch=job.from_scratch,
-                silent=True,
-                verbose=False,
-                image_size=job.image_size,
-                pretrained_backbone=prepared.pretrained_backbone,
-                callback=on_progress,
-                should_stop=lambda: goal_handle.is_cancel_requested or self._stopping(),
+            history = prepared.fit(
+                job, on_progress, should_stop=lambda: goal_handle.is_cancel_requested or self._stopping()
             )
         finally:
             if board is not None:

@@ -4,6 +4,7 @@ fields) → the learner, data sets and starting weights ``fit`` needs; no ROS. T
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,24 @@ class PreparedJob:
     dataset: Any  # WiderFaceDataset (training split)
     val_dataset: Any  # WiderFaceDataset (validation split) or None
     pretrained_backbone: Path | None  # ImageNet backbone weights for fit, when the job names those
+
+    def fit(
+        self, job: Any, callback: Callable[[dict], None], should_stop: Callable[[], bool], **extra: Any
+    ) -> dict:
+        """``learner.fit`` on these data sets and starting weights with the job's settings, quietly (progress
+        goes to ``callback`` only); ``extra`` are further fit keywords (``seed``). Returns fit's history."""
+        return self.learner.fit(
+            self.dataset,
+            val_dataset=self.val_dataset,
+            from_scratch=job.from_scratch,
+            silent=True,
+            verbose=False,
+            image_size=job.image_size,
+            pretrained_backbone=self.pretrained_backbone,
+            callback=callback,
+            should_stop=should_stop,
+            **extra,
+        )
 
 
 def prepare_job(job: Any) -> PreparedJob:
