@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from retinaface_ros.recording.bag_images import IMAGE_TYPES, message_to_bgr8
-from retinaface_ros.recording.bag_reader import open_bag
+from retinaface_ros.recording.bag_reader import decode_image_message, open_bag
 from retinaface_ros.recording.image_files import UnreadableInputError
 
 STORAGES = ("mcap", "sqlite3")
@@ -209,13 +209,7 @@ def rewrite_bag(
                     continue
                 index = per_topic_index.get(conn.topic, 0)
                 per_topic_index[conn.topic] = index + 1
-                try:
-                    msg = typestore.deserialize_cdr(raw, conn.msgtype)
-                    bgr = message_to_bgr8(conn.msgtype, msg)
-                except Exception as error:  # noqa: BLE001 - one line naming the message
-                    raise UnreadableInputError(
-                        f"{source}: topic {conn.topic} message {index}: {error}"
-                    ) from None
+                msg, bgr = decode_image_message(typestore, conn, raw, source, index)
                 pending.append(
                     (conn, timestamp, raw, BagImage(conn.topic, index, timestamp, conn.msgtype, msg, bgr))
                 )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaface_ros.recording.bag_images import IMAGE_TYPES, message_to_bgr8
-from retinaface_ros.recording.bag_reader import open_bag
+from retinaface_ros.recording.bag_images import IMAGE_TYPES
+from retinaface_ros.recording.bag_reader import decode_image_message, open_bag
 from retinaface_ros.recording.image_files import UnreadableInputError, is_image_file, read_image, to_bgr8
 from retinaface_ros.recording.input_kinds import input_kind, is_bag
 from retinaface_ros.recording.video_rewriter import is_video_file
@@ -56,11 +56,7 @@ def bag_frames(path: Path, topics: Sequence[str] | None = None) -> Iterator[Fram
                 ) from None
             index = counts.get(conn.topic, 0)
             counts[conn.topic] = index + 1
-            try:
-                msg = typestore.deserialize_cdr(raw, conn.msgtype)
-                image = message_to_bgr8(conn.msgtype, msg)
-            except Exception as error:  # noqa: BLE001 - one line naming the message
-                raise UnreadableInputError(f"{path}: topic {conn.topic} message {index}: {error}") from None
+            msg, image = decode_image_message(typestore, conn, raw, path, index)
             stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 or timestamp * 1e-9
             yield Frame(
                 f"{path}:{conn.topic}",
