@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -111,6 +112,17 @@ def cpu_detector_node(context, namespace: str, weights, **overrides):
         context=context,
         parameter_overrides=[Parameter(name, value=value) for name, value in settings.items()],
     )
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    """Send ``sig`` to a child that is still running and reap it; kill it after ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class BackgroundSpin:

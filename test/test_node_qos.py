@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ros_helpers import BackgroundSpin, node_process, require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, node_process, require_rclpy, stop_process, wait_for
 
 pytestmark = pytest.mark.ros
 rclpy = require_rclpy()
@@ -47,16 +47,6 @@ def _camera(log: Path, namespace: str, image: Path, reliable: bool) -> subproces
         *("-r", f"__ns:={namespace}", "-p", f"path:={image}", "-p", "rate:=4.0"),
         *("-p", f"reliable:={str(reliable).lower()}"),
     )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bald_guys_path, tmp_path):
@@ -114,7 +104,7 @@ def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bal
         stages = {stage: float(value(f"stage_{stage}_p50_ms")) for stage in STAGES}
         assert all(ms >= 0.0 for ms in stages.values()) and stages["infer"] > 0.0, stages
         assert explicit.input_reliability == ["best_effort"]
-        _stop(cameras.pop())
+        stop_process(cameras.pop())
 
         cameras.append(_camera(tmp_path / "best_effort.log", namespace, bald_guys_path, reliable=False))
         assert wait_for(lambda: auto.input_reliability == ["best_effort"], 60)
@@ -128,5 +118,5 @@ def test_auto_follows_camera_processes_and_losses_are_reported(mnet_weights, bal
         assert value("transport_lost_by_input").startswith(f"{topic}: ")
     finally:
         for camera in cameras:
-            _stop(camera)
+            stop_process(camera)
         spinner.close()

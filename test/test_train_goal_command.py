@@ -14,7 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from ros_helpers import PYTHON, REPO_ROOT, node_process, python_subprocess_env, require_rclpy, wait_for
+from ros_helpers import (
+    PYTHON,
+    REPO_ROOT,
+    node_process,
+    python_subprocess_env,
+    require_rclpy,
+    stop_process,
+    wait_for,
+)
 from training_helpers import mini_wider_root
 
 pytestmark = pytest.mark.ros
@@ -74,13 +82,7 @@ def trainer(tmp_path_factory, mnet_weights):
         yield {"namespace": namespace, "folder": folder, "log": log, "first": first, "process": process}
     finally:
         for child in (first, process):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-                try:
-                    child.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            stop_process(child, signal.SIGINT, timeout=60)
 
 
 @pytest.mark.slow  # the trainer process trains an epoch first (over a minute on 2 cores)
