@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_retinaface
 from conftest import REPO_ROOT, box_iou
 
 from retinaface_ros import Image, RetinaFaceLearner
@@ -121,13 +122,7 @@ def test_detect_command_runtime_option(onnx_folder: Path, mnet_weights, bald_guy
     for model, runtime in ((mnet_weights, "torch"), (onnx_folder, "openvino"), (onnx_folder, "onnxruntime")):
         argv = ["detect", str(bald_guys_path), "--model", str(model), "--runtime", runtime, "--json"]
         argv += ["--threshold", "0.5", "--scales", "512", "800"]
-        done = subprocess.run(
-            [sys.executable, "-m", "retinaface_ros.cli", *argv],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = run_retinaface(*argv)
         assert done.returncode == 0, done.stderr
         counts[runtime] = len(json.loads(done.stdout)[0]["detections"])
     assert counts["torch"] == counts["openvino"] == counts["onnxruntime"] > 10

@@ -9,6 +9,7 @@ import re
 import subprocess
 
 import pytest
+from cli_helpers import run_retinaface
 from ros_helpers import PYTHON, REPO_ROOT
 
 from retinaface_ros.cli import build_parser
@@ -24,19 +25,9 @@ def sub_commands() -> list[str]:
 SUB_COMMANDS = sub_commands()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, "-m", "retinaface_ros", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_top_level_help_lists_every_sub_command():
     assert set(SUB_COMMANDS) >= EXPECTED
-    result = run_cli("--help")
+    result = run_retinaface("--help", timeout=120)
     assert result.returncode == 0, result.stderr
     for name in SUB_COMMANDS:
         assert name in result.stdout
@@ -44,7 +35,7 @@ def test_top_level_help_lists_every_sub_command():
 
 @pytest.mark.parametrize("name", SUB_COMMANDS)
 def test_sub_command_help(name):
-    result = run_cli(name, "--help")
+    result = run_retinaface(name, "--help", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: retinaface {name}")
     assert "Traceback" not in result.stderr

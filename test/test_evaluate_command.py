@@ -4,13 +4,12 @@ val split, --plot PR curves, --json) and `retinaface bench --plot` / `evaluate-p
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_retinaface
 from conftest import REPO_ROOT, shared_path
-from ros_helpers import PYTHON
 from training_helpers import mini_wider, mini_wider_root
 
 from retinaface_ros.evaluation.wider_protocol import load_ground_truth
@@ -58,16 +57,6 @@ def write_mat_ground_truth(folder: Path) -> dict[str, int]:
     return kept
 
 
-def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [PYTHON, "-m", "retinaface_ros.cli", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def test_mat_ground_truth_helper_round_trips(tmp_path: Path) -> None:
     kept = write_mat_ground_truth(tmp_path)
     truth = load_ground_truth(tmp_path)
@@ -79,9 +68,10 @@ def test_mat_ground_truth_helper_round_trips(tmp_path: Path) -> None:
 def test_evaluate_mini_wider_with_plot_and_json(mnet_weights, tmp_path: Path) -> None:
     write_mat_ground_truth(tmp_path)
     plot = tmp_path / "figures" / "pr.png"
-    done = _run(
+    done = run_retinaface(
         *("evaluate", "--model", str(mnet_weights), "--dataset", str(mini_wider_root())),
         *("--ground-truth", str(tmp_path), "--single-pass", "--plot", str(plot), "--json", "--quiet"),
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
@@ -93,19 +83,23 @@ def test_evaluate_mini_wider_with_plot_and_json(mnet_weights, tmp_path: Path) ->
 
 
 def test_evaluate_bad_arguments_are_one_line(mnet_weights, tmp_path: Path) -> None:
-    done = _run("evaluate", "--model", str(mnet_weights), "--dataset", str(tmp_path / "none"))
+    done = run_retinaface("evaluate", "--model", str(mnet_weights), "--dataset", str(tmp_path / "none"))
     assert done.returncode == 2 and done.stderr.strip().startswith("retinaface: error: --dataset not found")
-    done = _run("evaluate", "--model", "m", "--dataset", str(tmp_path), "--plot", str(tmp_path / "pr.svg"))
+    done = run_retinaface(
+        "evaluate", "--model", "m", "--dataset", str(tmp_path), "--plot", str(tmp_path / "pr.svg")
+    )
     assert done.returncode == 2 and "--plot writes a PNG" in done.stderr
 
 
 def test_bench_plot_of_a_saved_report(tmp_path: Path) -> None:
     saved = REPO_ROOT / "bench" / "results" / "cpu_2core.json"
-    done = _run("bench", "--from-json", str(saved), "--plot", str(tmp_path / "saved.png"))
+    done = run_retinaface("bench", "--from-json", str(saved), "--plot", str(tmp_path / "saved.png"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "saved.png").read_bytes().startswith(PNG)
     (tmp_path / "bad.json").write_text('{"rows": 3}')
-    done = _run("bench", "--from-json", str(tmp_path / "bad.json"), "--plot", str(tmp_path / "x.png"))
+    done = run_retinaface(
+        "bench", "--from-json", str(tmp_path / "bad.json"), "--plot", str(tmp_path / "x.png")
+    )
     assert done.returncode == 2 and "not a `retinaface bench` report" in done.stderr
     assert not (tmp_path / "x.png").exists()
 
@@ -113,9 +107,10 @@ def test_bench_plot_of_a_saved_report(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_bench_run_with_plot(tmp_path: Path) -> None:
     weights = shared_path("models", "mobilenet0.25_Final.pth")
-    done = _run(
+    done = run_retinaface(
         *("bench", "--backbones", "mnet", "--runtimes", "torch", "--inputs", "640x480", "--runs", "2"),
         *("--warmup", "1", "--weights", str(weights), "--plot", str(tmp_path / "run.png")),
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"][0]["runtime"] == "torch"
@@ -125,7 +120,7 @@ def test_bench_run_with_plot(tmp_path: Path) -> None:
 def test_evaluate_predictions_plot(tmp_path: Path) -> None:
     golden = shared_path("golden", "wider_eval")
     plot = tmp_path / "wider.png"
-    done = _run(
+    done = run_retinaface(
         *("evaluate-predictions", "--predictions", str(golden / "synthetic_predictions.npz")),
         *("--ground-truth", str(golden), "--plot", str(plot), "--json"),
     )

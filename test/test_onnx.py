@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, shared_path
+from cli_helpers import run_retinaface
+from conftest import shared_path
 
 from retinaface_ros import Image, RetinaFaceLearner
 from retinaface_ros.backends.onnxruntime import OnnxRuntimeBackend, choose_providers, physical_cores
@@ -106,21 +105,9 @@ def test_optimize_without_model_is_refused() -> None:
 
 
 def test_export_cli(mnet_weights, tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "retinaface_ros.cli", "export", "--backbone", "mnet", "--model"]
-    done = subprocess.run(
-        [*command, str(mnet_weights), "--out", str(tmp_path / "exported")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = ["export", "--backbone", "mnet", "--model"]
+    done = run_retinaface(*command, str(mnet_weights), "--out", str(tmp_path / "exported"), timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "exported" / "exported.onnx").stat().st_size > 1_000_000
-    missing = subprocess.run(
-        [*command, str(tmp_path / "nope.pth"), "--out", str(tmp_path / "x")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    missing = run_retinaface(*command, str(tmp_path / "nope.pth"), "--out", str(tmp_path / "x"), timeout=120)
     assert missing.returncode == 2 and "not found" in missing.stderr

@@ -5,13 +5,13 @@ this file without torch installed; the Kilted lane runs it too (exporting the fo
 from __future__ import annotations
 
 import json
-import subprocess
 
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_retinaface
 from conftest import box_iou, shared_path
-from ros_helpers import PYTHON, REPO_ROOT, BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
+from ros_helpers import BackgroundSpin, cpu_detector_node, require_rclpy, wait_for
 
 IMAGE = "bald_guys.jpg"
 THRESHOLD = 0.5
@@ -41,9 +41,7 @@ def assert_reference_faces(boxes: np.ndarray, scores: np.ndarray, golden: dict) 
 def test_detect_command_on_the_onnx_folder(onnx_model_folder, golden):
     argv = ["detect", str(shared_path("images", IMAGE)), "--model", str(onnx_model_folder), "--json"]
     argv += ["--threshold", str(THRESHOLD), "--scales", *map(str, golden["scales"])]
-    done = subprocess.run(
-        [PYTHON, "-m", "retinaface_ros", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
-    )
+    done = run_retinaface(*argv)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)[0]["detections"]
     boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (d["box_xywh"] for d in found)])

@@ -10,9 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_retinaface
 from ros_helpers import (
-    PYTHON,
-    REPO_ROOT,
     BackgroundSpin,
     make_test_messages,
     python_subprocess_env,
@@ -70,14 +69,7 @@ def _retinaface(*args: str, env_drop: tuple[str, ...] = ()) -> subprocess.Comple
     env = python_subprocess_env()
     for name in env_drop:
         env.pop(name, None)
-    return subprocess.run(
-        [PYTHON, "-m", "retinaface_ros", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_retinaface(*args, env=env, timeout=120)
 
 
 @pytest.mark.parametrize("topic", ["detections", "faces"])

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_retinaface
 from conftest import REPO_ROOT
 from ros_helpers import PYTHON
 from training_helpers import mini_wider, mini_wider_root
@@ -84,7 +85,7 @@ def test_fit_writes_losses_lr_validation_and_pictures(mnet_weights, tmp_path: Pa
 def test_retinaface_train_one_epoch_on_mini_wider(mnet_weights, tmp_path: Path) -> None:
     root = mini_wider_root()
     out = tmp_path / "run"
-    command = [PYTHON, "-m", "retinaface_ros.cli", "train", str(root), "--val-dataset-root", str(root)]
+    command = ["train", str(root), "--val-dataset-root", str(root)]
     command += ["--pretrained-model", str(mnet_weights), "--epochs", "1", "--batch-size", "8", "--lr", "1e-4"]
     command += [
         "--image-size",
@@ -97,7 +98,7 @@ def test_retinaface_train_one_epoch_on_mini_wider(mnet_weights, tmp_path: Path) 
         str(out),
         "--json",
     ]
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    done = run_retinaface(*command, timeout=600)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["success"] and summary["epochs_completed"] == 1 and 0 <= summary["val_recall"] <= 1
@@ -113,13 +114,7 @@ def test_retinaface_train_one_epoch_on_mini_wider(mnet_weights, tmp_path: Path) 
 
 
 def test_retinaface_train_bad_option_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [PYTHON, "-m", "retinaface_ros.cli", "train", str(tmp_path), "--epochs", "ten"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_retinaface("train", str(tmp_path), "--epochs", "ten", timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == "retinaface: error: epochs (--epochs): expected an integer, got 'ten'"
 

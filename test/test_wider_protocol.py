@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_retinaface
 from conftest import REPO_ROOT, shared_path
 
 from retinaface_ros.evaluation.wider_protocol import (
@@ -246,14 +246,8 @@ def test_malformed_prediction_txt(tmp_path, content, message):
 
 def _evaluate_predictions_cli(*args: str) -> subprocess.CompletedProcess:
     """``retinaface evaluate-predictions ARGS`` in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "retinaface_ros.cli", "evaluate-predictions", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        timeout=120,
-        check=False,
+    return run_retinaface(
+        "evaluate-predictions", *args, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, timeout=120
     )
 
 
