@@ -3,7 +3,6 @@ Image/CompressedImage topic, or those named), videos, image folders and single i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 from retinaface_ros.recording.bag_images import IMAGE_TYPES
 from retinaface_ros.recording.bag_reader import decode_image_message, open_bag
 from retinaface_ros.recording.image_files import UnreadableInputError, is_image_file, read_image, to_bgr8
-from retinaface_ros.recording.input_kinds import input_kind, is_bag
+from retinaface_ros.recording.input_kinds import input_kind, walk_folder
 from retinaface_ros.recording.video_rewriter import is_video_file
 
 
@@ -93,16 +92,11 @@ def video_frames(path: Path, name: str | None = None) -> Iterator[Frame]:
 
 def folder_frames(path: Path) -> Iterator[Frame]:
     """Images (one stream per folder, sorted, no stamps), videos and bags of a tree, in name order."""
-    for root, dirs, files in os.walk(path):
-        here = Path(root)
-        dirs.sort()
-        for name in list(dirs):
-            if is_bag(here / name):
-                dirs.remove(name)
-                yield from bag_frames(here / name)
+    for here, bags, files in walk_folder(path):
+        for bag in bags:
+            yield from bag_frames(bag)
         images = 0
-        for name in sorted(files):
-            file = here / name
+        for file in files:
             relative = file.relative_to(path)
             if is_image_file(file):
                 image = to_bgr8(read_image(file))
@@ -110,7 +104,7 @@ def folder_frames(path: Path) -> Iterator[Frame]:
                 images += 1
             elif is_video_file(file):
                 yield from video_frames(file, f"{_slug(path.name)}/{_slug(str(relative.with_suffix('')))}")
-            elif name.endswith((".mcap", ".db3")):
+            elif file.name.endswith((".mcap", ".db3")):
                 yield from bag_frames(file)
 
 

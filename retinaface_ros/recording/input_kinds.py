@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from retinaface_ros.recording.image_files import is_image_file
@@ -14,6 +16,17 @@ def is_bag(path: Path) -> bool:
     return (path.is_dir() and (path / "metadata.yaml").is_file()) or (
         path.is_file() and path.suffix.lower() in BAG_FILE_SUFFIXES
     )
+
+
+def walk_folder(root: Path) -> Iterator[tuple[Path, list[Path], list[Path]]]:
+    """The tree under ``root`` in name order, a rosbag2 folder taken as one input (not entered): for each
+    folder, (the folder, the bag folders in it, the files in it)."""
+    for top, dirs, files in os.walk(root):
+        here = Path(top)
+        dirs.sort()
+        bags = [here / name for name in dirs if is_bag(here / name)]
+        dirs[:] = [name for name in dirs if here / name not in bags]
+        yield here, bags, [here / name for name in sorted(files)]
 
 
 def input_kind(path: Path) -> str:

@@ -4,14 +4,13 @@ the containers say how many frames they hold."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from retinaface_ros.recording.image_files import is_image_file
-from retinaface_ros.recording.input_kinds import is_bag
+from retinaface_ros.recording.input_kinds import walk_folder
 from retinaface_ros.recording.video_rewriter import is_video_file
 
 
@@ -46,14 +45,10 @@ def count_frames(path: Path, kind: str) -> int | None:
     if kind == "bag":
         return _bag_frames(path)
     total = 0
-    for root, dirs, files in os.walk(path):
-        here = Path(root)
-        for name in list(dirs):
-            if is_bag(here / name):
-                dirs.remove(name)
-                total += _bag_frames(here / name) or 0
-        for name in files:
-            file = here / name
+    for _, bags, files in walk_folder(path):
+        for bag in bags:
+            total += _bag_frames(bag) or 0
+        for file in files:
             if is_image_file(file):
                 total += 1
             elif is_video_file(file):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from retinaface_ros.recording.image_files import (
     read_image,
     to_bgr8,
 )
-from retinaface_ros.recording.input_kinds import is_bag
+from retinaface_ros.recording.input_kinds import walk_folder
 from retinaface_ros.recording.video_rewriter import is_video_file, rewrite_video
 
 
@@ -141,16 +140,11 @@ def _folder(
     images: list[tuple[Path, Path]] = []
     counts = {"images": 0, "videos": 0, "bags": 0, "copied": []}
     target.mkdir(parents=True, exist_ok=True)
-    for root, dirs, files in os.walk(source):
-        here = Path(root)
-        dirs.sort()
-        for name in list(dirs):
-            if is_bag(here / name):
-                dirs.remove(name)
-                _bag(here / name, target / (here / name).relative_to(source), anonymizer, options, progress)
-                counts["bags"] += 1
-        for name in sorted(files):
-            file = here / name
+    for _, bags, files in walk_folder(source):
+        for bag in bags:
+            _bag(bag, target / bag.relative_to(source), anonymizer, options, progress)
+            counts["bags"] += 1
+        for file in files:
             out = target / file.relative_to(source)
             if is_image_file(file):
                 images.append((file, out))
