@@ -189,6 +189,20 @@ def test_folder_tree_kept_and_existing_output_refused(tmp_path, frames, mnet_wei
     assert _no_temp_files(tmp_path)
 
 
+def test_a_bag_file_in_a_folder_is_anonymized_not_copied(tmp_path, frames, mnet_weights):
+    """Before: a bare .mcap / .db3 inside an input folder was copied as it was, faces and all."""
+    write_bag(tmp_path / "bag", frames[:2], "mcap")
+    source = tmp_path / "recordings"
+    source.mkdir()
+    shutil.copy2(tmp_path / "bag" / "bag.mcap", source / "walk.mcap")
+    assert _run(source, "--out", tmp_path / "out", model=mnet_weights) == 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["walk.mcap"]
+    assert _run(source / "walk.mcap", "--out", tmp_path / "alone.mcap", model=mnet_weights) == 0
+    in_folder, alone = read_bag(tmp_path / "out" / "walk.mcap"), read_bag(tmp_path / "alone.mcap")
+    assert in_folder == alone and in_folder != read_bag(source / "walk.mcap")
+    assert _no_temp_files(tmp_path / "out")
+
+
 def test_ctrl_c_leaves_no_output(tmp_path, frames, mnet_weights, monkeypatch, capsys):
     source = tmp_path / "in_bag"
     write_bag(source, frames[:3], "mcap")

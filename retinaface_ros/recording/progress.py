@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from retinaface_ros.recording.image_files import is_image_file
-from retinaface_ros.recording.input_kinds import walk_folder
+from retinaface_ros.recording.input_kinds import is_bag, walk_folder
 from retinaface_ros.recording.video_rewriter import is_video_file
 
 
@@ -53,6 +53,8 @@ def count_frames(path: Path, kind: str) -> int | None:
                 total += 1
             elif is_video_file(file):
                 total += _video_frames(file) or 0
+            elif is_bag(file):
+                total += _bag_frames(file) or 0
     return total
 
 

@@ -22,7 +22,7 @@ from retinaface_ros.recording.image_files import (
     read_image,
     to_bgr8,
 )
-from retinaface_ros.recording.input_kinds import walk_folder
+from retinaface_ros.recording.input_kinds import is_bag, walk_folder
 from retinaface_ros.recording.video_rewriter import is_video_file, rewrite_video
 
 
@@ -151,6 +151,9 @@ def _folder(
             elif is_video_file(file):
                 _video(file, out, anonymizer, options, progress)
                 counts["videos"] += 1
+            elif is_bag(file):  # a bare .mcap / .db3: rewritten like a bag folder, not copied with its faces
+                _bag(file, out, anonymizer, options, progress)
+                counts["bags"] += 1
             else:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(file, out)
