@@ -56,28 +56,3 @@ def test_face_ids_are_valid_topic_tokens():
     assert hri_messages.face_id("12") == "f12"
     assert hri_messages.face_id("front_3a") == "front_3a"
     assert hri_messages.face_id("cam/left_3a") == "cam_left_3a"
-
-
-@pytest.mark.parametrize("frame_id", ["", "cam", "camera_color_optical_frame"])
-def test_tf_message_bytes_equal_rclpys_tf_message(frame_id):
-    from geometry_msgs.msg import TransformStamped
-    from tf2_msgs.msg import TFMessage
-
-    from retinaface_ros.ros.face_tf import tf_message_bytes
-
-    rng = np.random.default_rng(7)
-    header = hri.IdsList().header
-    header.frame_id, header.stamp.sec, header.stamp.nanosec = frame_id, 1_700_000_000, 987_654_321
-    for count in (0, 1, 5):
-        children = [f"face_{'x' * i}{i}" for i in range(count)]  # names of every length modulo 4 and 8
-        transforms = [(child, rng.normal(size=3), rng.normal(size=4)) for child in children]
-        expected = TFMessage()
-        for child, translation, rotation in transforms:
-            msg = TransformStamped(header=header, child_frame_id=child)
-            t, q = msg.transform.translation, msg.transform.rotation
-            t.x, t.y, t.z = (float(v) for v in translation)
-            q.x, q.y, q.z, q.w = (float(v) for v in rotation)
-            expected.transforms.append(msg)
-        data, reference = tf_message_bytes(header, transforms), serialize_message(expected)
-        assert len(data) == len(reference)
-        assert deserialize_message(data, TFMessage) == expected
