@@ -18,7 +18,8 @@ from retinaface_ros.commands.bench_hri import SETUPS  # noqa: E402
 def test_bench_hri_reports_every_setup(mnet_weights, bald_guys_path, tmp_path, capsys):
     out = tmp_path / "hri.json"
     args = ["bench-hri", "--model", str(mnet_weights), "--image", str(bald_guys_path)]
-    assert main([*args, "--faces", "3", "--width", "800", "--frames", "5", "--output", str(out)]) == 0
+    options = ["--faces", "3", "--width", "800", "--frames", "5", "--rate", "100", "--output", str(out)]
+    assert main([*args, *options]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads(out.read_text())
     assert report["faces"] == 3 and set(report["rep155"]) == set(SETUPS)

@@ -15,13 +15,14 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 require_rclpy()
 
 
+@pytest.mark.parametrize("dds", ["default", "large_data"])
 def test_bench_node_processes_reports_latency_and_stages(
-    mnet_weights, bald_guys_path, tmp_path: Path
+    mnet_weights, bald_guys_path, tmp_path: Path, dds: str
 ) -> None:
     out = tmp_path / "processes.json"
     command = [PYTHON, "-m", "retinaface_ros", "bench-node", "--processes", "--model", str(mnet_weights)]
     command += ["--image", str(bald_guys_path), "--width", "320", "--height", "240", "--frames", "10"]
-    command += ["--rate", "5", "--learner-frames", "3", "--output", str(out)]
+    command += ["--rate", "5", "--learner-frames", "3", "--dds", dds, "--output", str(out)]
     result = subprocess.run(
         command, capture_output=True, text=True, cwd=REPO_ROOT, env=python_subprocess_env(), timeout=400
     )
@@ -29,7 +30,8 @@ def test_bench_node_processes_reports_latency_and_stages(
     report = json.loads(result.stdout)
     assert json.loads(out.read_text()) == report
     node = report["node"]
-    assert report["config"]["qos"] == "auto" and node["detector_exit_code"] == 0
+    assert report["config"]["qos"] == "auto" and report["config"]["dds"] == dds
+    assert node["detector_exit_code"] == 0
     assert 0 < node["results"] <= node["sent"] == 10 and node["faces_per_frame"] > 5
     assert node["latency"]["p50_ms"] > 0 and report["detect_arrays"]["frames"] == 3
     assert set(node["stages_p50_ms"]) == {"transport", "wait", "convert", "infer", "publish"}

@@ -222,3 +222,47 @@ def test_aligned_face_reads_only_its_region_but_matches_a_whole_image_warp():
         whole = cv2.warpAffine(image, matrix, (128, 128), flags=cv2.INTER_LINEAR, borderValue=0)
         ours = aligned_face(image, landmarks, (128, 128))
         assert np.abs(ours.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_similarity_matrix_is_the_least_squares_similarity():
+    from retinaface_ros.hri.face_crops import similarity_matrix
+
+    rng = np.random.default_rng(3)
+    source = ARCFACE_TEMPLATE_112.astype(np.float64) * 1.7 + [300.0, 120.0]
+    angle = math.radians(25)
+    rotation = 0.8 * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    exact = source @ rotation.T + [5.0, -7.0]
+    matrix = similarity_matrix(source, exact)
+    np.testing.assert_allclose(matrix, np.hstack([rotation, [[5.0], [-7.0]]]), atol=1e-9)
+    # Noisy points: no similarity fits them better, so OpenCV's robust estimate leaves a residual at least
+    # as large; and the matrix is a similarity (equal scales, no shear, no reflection).
+    noisy = exact + rng.normal(0, 2.0, exact.shape)
+    matrix = similarity_matrix(source, noisy)
+    robust, _ = cv2.estimateAffinePartial2D(source.astype(np.float32), noisy.astype(np.float32))
+
+    def residual(m: np.ndarray) -> float:
+        return float(np.sum((source @ m[:, :2].T + m[:, 2] - noisy) ** 2))
+
+    assert residual(matrix) <= residual(robust) + 1e-9
+    assert matrix[0, 0] == pytest.approx(matrix[1, 1]) and matrix[0, 1] == pytest.approx(-matrix[1, 0])
+    # Points that do not spread: the shift alone.
+    same = np.full((5, 2), 4.0)
+    np.testing.assert_allclose(similarity_matrix(same, same + 1.0), [[1, 0, 1], [0, 1, 1]])
+
+
+def test_non_finite_landmarks_give_a_black_aligned_face():
+    image = np.full((200, 200, 3), 255, np.uint8)
+    landmarks = ARCFACE_TEMPLATE_112.copy()
+    landmarks[2] = np.nan
+    assert not aligned_face(image, landmarks, (128, 128)).any()
+
+
+def test_a_large_face_is_shrunk_like_inter_area():
+    rng = np.random.default_rng(4)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (900, 700, 3), np.uint8), (0, 0), 3)
+    box = np.array([13.0, 20.0, 613.0, 860.0])  # 600×840 → 91×128: shrunk 6.6×
+    crop = cropped_face(image, box, (128, 128))
+    reference = cv2.resize(image[20:860, 13:613], (91, 128), interpolation=cv2.INTER_AREA)
+    inner = crop[:, 18:109].astype(int)  # centred: (128 - 91) // 2 = 18 black columns on the left
+    assert not crop[:, :18].any() and not crop[:, 109:].any()
+    assert np.abs(inner - reference).mean() < 2.0

@@ -62,6 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "OMP_NUM_THREADS=1",
     )
     parser.add_argument(
+        "--dds",
+        choices=("default", "large_data"),
+        default="default",
+        help="--processes: Fast DDS transports of all three processes: default (shared memory + UDP; a frame "
+        "over 64 kB travels in fragments) or large_data (FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA: whole frames "
+        "through shared memory; see docs/node_transport.md)",
+    )
+    parser.add_argument(
         "--qos",
         choices=("auto", "reliable", "best_effort"),
         default="auto",

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace, frames: int, scales: tuple[int, int], image: n
     namespace = f"/bench_node_{os.getpid()}"
     reliability = "reliable" if args.reliable else args.qos
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    dds_env = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"} if args.dds == "large_data" else {}
+    env.update(dds_env)
+    saved_env = {name: os.environ.get(name) for name in dds_env}
+    os.environ.update(dds_env)  # this process's subscriber too: both ends of a transport must agree
     with tempfile.TemporaryDirectory(prefix="retinaface_bench_node_") as tmp:
         folder = Path(tmp)
         frame_file = folder / "frame.png"
@@ -152,6 +156,11 @@ def run(args: argparse.Namespace, frames: int, scales: tuple[int, int], image: n
             executor.shutdown(timeout_sec=2.0)
             node.destroy_node()
             context.try_shutdown()
+            for name, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     stages = {
         key[len("stage_") : -len("_p50_ms")]: float(value)
         for key, value in last_status.items()
@@ -169,6 +178,7 @@ def run(args: argparse.Namespace, frames: int, scales: tuple[int, int], image: n
             "device": args.device,
             "backbone": args.backbone,
             "qos": reliability,
+            "dds": args.dds,
             "cpus": os.cpu_count(),
             "load_average_1min": round(os.getloadavg()[0], 2),
             "detector_env": _detector_env(args),

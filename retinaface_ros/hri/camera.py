@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,8 +47,9 @@ class CameraIntrinsics:
             raise IntrinsicsError(f"K must have 9 values, got {len(values)}")
         return cls(values[0], values[4], values[2], values[5], int(width), int(height), tuple(distortion))
 
-    @property
+    @cached_property
     def matrix(self) -> np.ndarray:
+        """K as a 3×3 array (made once; do not modify it)."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
     def ray(self, u: float, v: float) -> np.ndarray:

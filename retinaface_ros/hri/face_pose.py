@@ -6,6 +6,7 @@ REP 155's ``face_<id>`` frame (origin at the sellion, x out of the face, z up to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -66,13 +67,21 @@ class FacePose:
 
 
 def quaternion(rotation: np.ndarray) -> np.ndarray:
-    """(x, y, z, w) of a rotation matrix, by way of its rotation vector (cv2.Rodrigues: a few µs, where
-    scipy's Rotation.from_matrix takes ~70 µs for one matrix)."""
-    rvec = cv2.Rodrigues(np.asarray(rotation, np.float64))[0].reshape(3)
-    angle = float(np.linalg.norm(rvec))
-    if angle < 1e-12:
-        return np.array([0.0, 0.0, 0.0, 1.0])
-    return np.append(rvec / angle * np.sin(angle / 2), np.cos(angle / 2))
+    """(x, y, z, w) of a rotation matrix, by Shepperd's method (from the largest of w, x, y, z, which keeps
+    it accurate): ~3 µs, where scipy's Rotation.from_matrix takes ~70 µs for one matrix."""
+    (m00, m01, m02), (m10, m11, m12), (m20, m21, m22) = np.asarray(rotation, np.float64).tolist()
+    trace = m00 + m11 + m22
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        return np.array([(m21 - m12) / s, (m02 - m20) / s, (m10 - m01) / s, s / 4])
+    if m00 > m11 and m00 > m22:
+        s = 2.0 * math.sqrt(1.0 + m00 - m11 - m22)
+        return np.array([s / 4, (m01 + m10) / s, (m02 + m20) / s, (m21 - m12) / s])
+    if m11 > m22:
+        s = 2.0 * math.sqrt(1.0 + m11 - m00 - m22)
+        return np.array([(m01 + m10) / s, s / 4, (m12 + m21) / s, (m02 - m20) / s])
+    s = 2.0 * math.sqrt(1.0 + m22 - m00 - m11)
+    return np.array([(m02 + m20) / s, (m12 + m21) / s, s / 4, (m10 - m01) / s])
 
 
 def _undistorted(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
@@ -86,10 +95,10 @@ def _undistorted(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
 def _solve_pnp(points: np.ndarray, camera: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Model→camera rotation, translation (mm) and RMS reprojection error (px), or None."""
     ok, rvec, tvec = cv2.solvePnP(FACE_MODEL_MM, points, camera.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
-    if not ok or not np.all(np.isfinite(tvec)) or tvec[2, 0] <= 0:
+    if not ok or not math.isfinite(float(tvec.sum())) or tvec[2, 0] <= 0:
         return None
     projected, _ = cv2.projectPoints(FACE_MODEL_MM, rvec, tvec, camera.matrix, None)
-    error = float(np.sqrt(np.mean(np.sum((projected.reshape(-1, 2) - points) ** 2, axis=1))))
+    error = cv2.norm(projected.reshape(-1, 2), points, cv2.NORM_L2) / math.sqrt(len(points))
     return cv2.Rodrigues(rvec)[0], tvec.reshape(3), error
 
 
@@ -99,8 +108,9 @@ def estimate_face_pose(
     """Pose of the face whose 5 landmarks (pixels, our order) are given. ``depth_m``: the measured depth
     (optical z, metres) at the sellion, which replaces the model-based distance."""
     points = _undistorted(np.asarray(landmarks, np.float64).reshape(5, 2), camera)
-    sellion = points[:2].mean(axis=0)
-    eye_px = float(np.linalg.norm(points[1] - points[0]))
+    (left_x, left_y), (right_x, right_y) = points[:2].tolist()
+    sellion = ((left_x + right_x) / 2, (left_y + right_y) / 2)
+    eye_px = math.hypot(right_x - left_x, right_y - left_y)
     solved = _solve_pnp(points, camera)
     if solved is not None and solved[2] <= MAX_REPROJECTION * max(eye_px, 1.0):
         model_rotation, translation_mm, error = solved

@@ -184,7 +184,7 @@ class DetectorNode(LifecycleNode):
             self.declare_parameter(spec.name, spec.default, descriptors[spec.name])
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._vision_msgs = import_vision_msgs()
-        self._face_array_type, self._face_landmarks_type, _ = import_interfaces()
+        self._face_array_type, _, _ = import_interfaces()
 
     # ------------------------------------------------------------------------------------------ parameters
     def _parameter_values(self) -> dict[str, Any]:
@@ -553,10 +553,8 @@ class DetectorNode(LifecycleNode):
         self.anonymized.publish(frame, image, detections, _stamp_s(frame), params, pubs)
         detections = self.anonymized.published_detections(params, detections)
         detections, ids = self.tracking.follow(frame.camera, _stamp_s(frame), detections, image)
-        pubs["detections"].publish(messages.detection_array(detections, header, self._vision_msgs, ids=ids))
-        pubs["faces"].publish(
-            messages.face_array(detections, header, self._face_array_type, self._face_landmarks_type, ids)
-        )
+        pubs["detections"].publish(messages.detection_array(detections, header, ids=ids))
+        pubs["faces"].publish(messages.face_array(detections, header, ids))
         annotated = pubs["image_annotated"]
         if params.publish_annotated and annotated.get_subscription_count() > 0:
             from retinaface_ros.drawing import draw_bounding_boxes

@@ -1,45 +1,46 @@
-"""REP 155 3D outputs as messages: ``face_<id>`` / ``gaze_<id>`` transforms (tf2_msgs/TFMessage on /tf) and
-vision_msgs/Detection3D, from :class:`~retinaface_ros.hri.FacePose` values. Message building only."""
+"""REP 155 3D outputs as messages: ``face_<id>`` / ``gaze_<id>`` transforms (tf2_msgs/TFMessage on /tf,
+written straight as its serialized bytes) and vision_msgs/Detection3D, from
+:class:`~retinaface_ros.hri.FacePose` values. Message building only."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import TransformStamped
 
 from retinaface_ros.hri import CameraIntrinsics, FacePose
+from retinaface_ros.ros import cdr
+from retinaface_ros.ros.cdr import CdrWriter
 
 FACE_FRAME = "face_{}"
 GAZE_FRAME = "gaze_{}"
 FACE_DEPTH_M = 0.2  # Detection3D box depth: about a head
 
 
-def _transform(header: Any, child: str, translation: np.ndarray, quaternion: np.ndarray) -> TransformStamped:
-    msg = TransformStamped()
-    msg.header = header
-    msg.child_frame_id = child
-    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = (
-        float(v) for v in translation
-    )
-    rotation = msg.transform.rotation
-    rotation.x, rotation.y, rotation.z, rotation.w = (float(v) for v in quaternion)
-    return msg
-
-
-def face_transforms(header: Any, face_id: str, pose: FacePose) -> list[TransformStamped]:
-    """``face_<id>`` and ``gaze_<id>``, both children of the image's frame (``header.frame_id``)."""
+def face_transforms(face_id: str, pose: FacePose) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``face_<id>`` and ``gaze_<id>`` as (child frame, translation, quaternion x y z w)."""
     return [
-        _transform(header, FACE_FRAME.format(face_id), pose.translation, pose.face_quaternion),
-        _transform(header, GAZE_FRAME.format(face_id), pose.translation, pose.gaze_quaternion),
+        (FACE_FRAME.format(face_id), pose.translation, pose.face_quaternion),
+        (GAZE_FRAME.format(face_id), pose.translation, pose.gaze_quaternion),
     ]
 
 
-def tf_message(tf_type: type, transforms: Sequence[TransformStamped]) -> Any:
-    msg = tf_type()
-    msg.transforms = list(transforms)
-    return msg
+def tf_message_bytes(header: Any, transforms: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> bytes:
+    """A tf2_msgs/TFMessage of ``transforms`` (child frame, translation, quaternion), each a child of
+    ``header.frame_id`` at ``header.stamp``, as the CDR bytes a publisher sends (see :mod:`.cdr`)."""
+    out = CdrWriter()
+    out.raw(cdr.uint32(len(transforms)), align=4)
+    head = cdr.header(header)
+    for child, translation, rotation in transforms:
+        out.raw(head, align=4)
+        out.raw(cdr.string(child), align=4)
+        out.pack(_TRANSFORM, *translation, *rotation, align=8)
+    return out.to_bytes()
+
+
+_TRANSFORM = struct.Struct("<7d")  # translation x y z, rotation x y z w
 
 
 def detection_3d(

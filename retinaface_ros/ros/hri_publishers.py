@@ -110,7 +110,6 @@ class HriPublishers:
         self._node = node
         self._settings = settings
         self._hri, tf_type = hri_messages.import_hri_msgs()
-        self._tf_type = tf_type
         from retinaface_ros.ros.interfaces import import_vision_msgs
 
         self._vision_msgs = import_vision_msgs()
@@ -300,7 +299,7 @@ class HriPublishers:
             except (cv2.error, ValueError, np.linalg.LinAlgError) as error:  # e.g. non-finite landmarks
                 self._warn(f"REP 155: no 3D pose for face {face}: {error}")
                 continue
-            transforms += face_tf.face_transforms(header, face, pose)
+            transforms += face_tf.face_transforms(face, pose)
             if not want_3d_detections:
                 continue
             class_name = CLASS_NAMES[track.class_id] if 0 <= track.class_id < len(CLASS_NAMES) else "face"
@@ -310,7 +309,7 @@ class HriPublishers:
                 )
             )
         if transforms:
-            self._tf_pub.publish(face_tf.tf_message(self._tf_type, transforms))
+            self._tf_pub.publish(face_tf.tf_message_bytes(header, transforms))
         if want_3d_detections:
             array = self._vision_msgs.Detection3DArray(header=header, detections=detections)
             camera.detections_3d.publish(array)

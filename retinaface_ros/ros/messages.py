@@ -1,14 +1,20 @@
-"""Detections (numpy arrays from the learner) → Detection2DArray, FaceArray, LabelInfo, diagnostics.
+"""Detections (numpy arrays from the learner) → Detection2DArray and FaceArray (as CDR bytes), LabelInfo,
+diagnostics.
 
 Pure message building: no tensor maths, no node; the message modules come from :mod:`.interfaces`.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from retinaface_ros.detections import Detections
+from retinaface_ros.ros import cdr
+from retinaface_ros.ros.cdr import CdrWriter
 from retinaface_ros.ros.stats import StatsSnapshot
 
 CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
@@ -17,61 +23,61 @@ CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
 def detection_array(
     detections: Detections,
     header: Any,
-    vision_msgs: Any,
     class_names: Sequence[str] = CLASS_NAMES,
     ids: Sequence[str] | None = None,
-) -> Any:
-    """One vision_msgs/Detection2D per face (same header), bbox centre/size in image pixels.
+) -> bytes:
+    """vision_msgs/Detection2DArray as the CDR bytes a publisher sends (see :mod:`.cdr`): one Detection2D per
+    face (same header), bbox centre/size in image pixels, one hypothesis (class name, score; the pose left
+    at its defaults).
 
     ``id`` is the face's track id (``ids[i]``, kept across messages) when faces are tracked, else empty
     (``FaceArray.faces[i].detection_index`` pairs landmarks with ``detections[i]`` within one message).
     """
-    out = vision_msgs.Detection2DArray(header=header)
+    out = CdrWriter()
+    head = cdr.header(header)
+    out.raw(head, align=4)
+    out.raw(cdr.uint32(len(detections)), align=4)
+    one_result = [cdr.uint32(1) + cdr.string(name) for name in class_names]  # results: 1 hypothesis
     for index, ((x1, y1, x2, y2), score, cls) in enumerate(
         zip(detections.boxes.tolist(), detections.scores.tolist(), detections.classes.tolist(), strict=True)
     ):
-        det = vision_msgs.Detection2D(header=header, id=ids[index] if ids is not None else "")
-        det.bbox.center.position.x = (x1 + x2) / 2.0
-        det.bbox.center.position.y = (y1 + y2) / 2.0
-        det.bbox.center.theta = 0.0
-        det.bbox.size_x = x2 - x1
-        det.bbox.size_y = y2 - y1
-        hypothesis = vision_msgs.ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = class_names[int(cls)]
-        hypothesis.hypothesis.score = min(max(float(score), 0.0), 1.0)
-        det.results.append(hypothesis)
-        out.detections.append(det)
-    return out
+        out.raw(head, align=4)
+        out.raw(one_result[cls], align=4)
+        score = min(max(score, 0.0), 1.0)
+        bbox = ((x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.0, x2 - x1, y2 - y1)  # centre x, y, theta; size x, y
+        out.pack(_SCORE_POSE_BBOX, score, *_DEFAULT_POSE_WITH_COVARIANCE, *bbox, align=8)
+        out.raw(cdr.string(ids[index] if ids is not None else ""), align=4)
+    return out.to_bytes()
 
 
-def face_array(
-    detections: Detections,
-    header: Any,
-    face_array_type: type,
-    face_landmarks_type: type,
-    ids: Sequence[str] | None = None,
-) -> Any:
-    """retinaface_interfaces/FaceArray aligned with :func:`detection_array` (faces[i] ↔ detections[i]);
-    ``track_id`` from ``ids`` when faces are tracked."""
-    from geometry_msgs.msg import Point
+# The hypothesis' score, its geometry_msgs/PoseWithCovariance at the defaults (position 0, orientation
+# (0, 0, 0, 1), covariance 0) and the BoundingBox2D: 49 float64 in a row.
+_SCORE_POSE_BBOX = struct.Struct("<d7d36d5d")
+_DEFAULT_POSE_WITH_COVARIANCE = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0) + (0.0,) * 36
+_FACE = struct.Struct("<15d")  # geometry_msgs/Point[5]
+_SCORE_MASKED = struct.Struct("<f?")
 
-    out = face_array_type(header=header)
+
+def face_array(detections: Detections, header: Any, ids: Sequence[str] | None = None) -> bytes:
+    """retinaface_interfaces/FaceArray as CDR bytes, aligned with :func:`detection_array` (faces[i] ↔
+    detections[i]); ``track_id`` from ``ids`` when faces are tracked."""
+    out = CdrWriter()
+    out.raw(cdr.header(header), align=4)
+    out.raw(cdr.uint32(len(detections)), align=4)
+    points_xyz = np.zeros((len(detections), 5, 3))
+    points_xyz[:, :, :2] = detections.landmarks
     for index, (points, score, cls) in enumerate(
         zip(
-            detections.landmarks.tolist(),
+            points_xyz.reshape(len(detections), 15).tolist(),
             detections.scores.tolist(),
             detections.classes.tolist(),
             strict=True,
         )
     ):
-        face = face_landmarks_type(
-            score=min(max(float(score), 0.0), 1.0), masked=bool(cls == 1), detection_index=index
-        )
-        if ids is not None:
-            face.track_id = ids[index]
-        face.landmarks = [Point(x=float(x), y=float(y), z=0.0) for x, y in points]
-        out.faces.append(face)
-    return out
+        out.pack(_FACE, *points, align=8)
+        out.pack(_SCORE_MASKED, min(max(score, 0.0), 1.0), cls == 1, align=4)
+        out.raw(cdr.uint32(index) + cdr.string(ids[index] if ids is not None else ""), align=4)
+    return out.to_bytes()
 
 
 def label_info(
