@@ -106,3 +106,13 @@ def test_tf_message_bytes(frame_id):
             q.x, q.y, q.z, q.w = (float(v) for v in rotation)
             expected.transforms.append(msg)
         _same(tf_message_bytes(header, transforms), expected)
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+def test_ids_list_bytes(frame_id):
+    hri = pytest.importorskip("hri_msgs.msg", reason="hri_msgs missing: run `make setup`")
+    from retinaface_ros.ros.hri_messages import ids_list
+
+    header = _header(frame_id)
+    for ids in ([], ["abcde"], ["a", "bb", "ccc", "dddd", "front_eeeee"]):
+        _same(ids_list(header, ids), hri.IdsList(header=header, ids=ids))

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from retinaface_ros.hri import LANDMARK_SLOTS, facial_landmarks, normalized_roi
+from retinaface_ros.ros import cdr
 from retinaface_ros.ros.interfaces import _check_type_support, _repo_hint
 
 _TOPIC_TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -42,8 +43,14 @@ def import_hri_msgs() -> tuple[ModuleType, type]:
     return hri, tf_message
 
 
-def ids_list(hri: ModuleType, header: Any, ids: Sequence[str]) -> Any:
-    return hri.IdsList(header=header, ids=list(ids))
+def ids_list(header: Any, ids: Sequence[str]) -> bytes:
+    """hri_msgs/IdsList as the CDR bytes a publisher sends (see :mod:`.cdr`)."""
+    out = cdr.CdrWriter()
+    out.raw(cdr.header(header), align=4)
+    out.raw(cdr.uint32(len(ids)), align=4)
+    for face in ids:
+        out.raw(cdr.string(face), align=4)
+    return out.to_bytes()
 
 
 def roi(hri: ModuleType, header: Any, box: np.ndarray, image_hw: tuple[int, int], confidence: float) -> Any:

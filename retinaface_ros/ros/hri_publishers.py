@@ -168,7 +168,7 @@ class HriPublishers:
             self._remove(face)
         header = self._hri.IdsList().header
         header.stamp = self._node.get_clock().now().to_msg()
-        self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, []))
+        self._tracked_pub.publish(hri_messages.ids_list(header, []))
 
     def destroy(self) -> None:
         """Cleanup: everything this object made."""
@@ -211,7 +211,7 @@ class HriPublishers:
         face_ids = [hri_messages.face_id(track_id) for track_id in track_ids]
         camera.ids = face_ids
         self.counts["frames"] += 1
-        self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, self._all_ids()))
+        self._tracked_pub.publish(hri_messages.ids_list(header, self._all_ids()))
         image_hw = image.shape[:2]
         for face, observed in zip(face_ids, faces, strict=True):
             self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, observed)
