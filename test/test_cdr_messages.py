@@ -39,7 +39,7 @@ def _detections(count: int, seed: int) -> Detections:
 def _same(data: bytes, expected: object) -> None:
     reference = serialize_message(expected)
     assert len(data) == len(reference)  # the same bytes but for the values of alignment padding
-    assert deserialize_message(data, type(expected)) == expected
+    assert deserialize_message(data, type(expected)) == deserialize_message(reference, type(expected))
 
 
 @pytest.mark.parametrize("frame_id", FRAME_IDS)
@@ -106,3 +106,13 @@ def test_tf_message_bytes(frame_id):
             q.x, q.y, q.z, q.w = (float(v) for v in rotation)
             expected.transforms.append(msg)
         _same(tf_message_bytes(header, transforms), expected)
+
+
+@pytest.mark.parametrize("frame_id", FRAME_IDS)
+def test_ids_list_bytes(frame_id):
+    hri = pytest.importorskip("hri_msgs.msg", reason="hri_msgs missing: run `make setup`")
+    from retinaface_ros.ros.hri_messages import ids_list
+
+    header = _header(frame_id)
+    for ids in ([], ["abcde"], ["a", "bb", "ccc", "dddd", "front_eeeee"]):
+        _same(ids_list(header, ids), hri.IdsList(header=header, ids=ids))

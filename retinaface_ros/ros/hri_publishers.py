@@ -81,7 +81,6 @@ class FaceTopics:
     aligned: Any
     landmarks: Any
     lost_at: float | None = None
-    templates: dict[str, hri_messages.SerializedTemplate] = field(default_factory=dict)  # per topic
 
     def publishers(self) -> list[Any]:
         return [self.roi, self.cropped, self.aligned, self.landmarks]
@@ -168,7 +167,7 @@ class HriPublishers:
             self._remove(face)
         header = self._hri.IdsList().header
         header.stamp = self._node.get_clock().now().to_msg()
-        self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, []))
+        self._tracked_pub.publish(hri_messages.ids_list(header, []))
 
     def destroy(self) -> None:
         """Cleanup: everything this object made."""
@@ -211,7 +210,7 @@ class HriPublishers:
         face_ids = [hri_messages.face_id(track_id) for track_id in track_ids]
         camera.ids = face_ids
         self.counts["frames"] += 1
-        self._tracked_pub.publish(hri_messages.ids_list(self._hri, header, self._all_ids()))
+        self._tracked_pub.publish(hri_messages.ids_list(header, self._all_ids()))
         image_hw = image.shape[:2]
         for face, observed in zip(face_ids, faces, strict=True):
             self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, observed)
@@ -245,26 +244,15 @@ class HriPublishers:
         image_hw: tuple[int, int],
         track: Track | FaceObservation,
     ) -> None:
-        templates = topics.templates
-        if not templates:
-            size = self._settings.crop_size
-            aligned = self._settings.aligned_size
-            templates["roi"] = hri_messages.roi_template(self._hri)
-            templates["landmarks"] = hri_messages.landmarks_template(self._hri)
-            templates["cropped"] = hri_messages.image_template((size[1], size[0]) + image.shape[2:])
-            templates["aligned"] = hri_messages.image_template((aligned[1], aligned[0]) + image.shape[2:])
         score = track.score
-        topics.roi.publish(
-            templates["roi"].serialize(header, hri_messages.roi_tail(track.box, image_hw, score))
-        )
-        landmarks = hri_messages.landmarks_tail(track.landmarks, image_hw, score)
-        topics.landmarks.publish(templates["landmarks"].serialize(header, landmarks))
+        topics.roi.publish(hri_messages.roi(header, track.box, image_hw, score))
+        topics.landmarks.publish(hri_messages.landmarks(header, track.landmarks, image_hw, score))
         if topics.cropped.get_subscription_count() > 0:
             crop = cropped_face(image, track.box, self._settings.crop_size)
-            topics.cropped.publish(templates["cropped"].serialize(header, crop))
+            topics.cropped.publish(hri_messages.image(header, crop))
         if topics.aligned.get_subscription_count() > 0:
             aligned = aligned_face(image, track.landmarks, self._settings.aligned_size)
-            topics.aligned.publish(templates["aligned"].serialize(header, aligned))
+            topics.aligned.publish(hri_messages.image(header, aligned))
 
     def _publish_3d(
         self,
