@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from ros_helpers import PYTHON, REPO_ROOT, python_subprocess_env, require_rclpy
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = pytest.mark.ros
 require_rclpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dds", ["default", "large_data"])
 def test_bench_node_processes_reports_latency_and_stages(
     mnet_weights, bald_guys_path, tmp_path: Path, dds: str
@@ -36,4 +37,27 @@ def test_bench_node_processes_reports_latency_and_stages(
     assert node["latency"]["p50_ms"] > 0 and report["detect_arrays"]["frames"] == 3
     assert set(node["stages_p50_ms"]) == {"transport", "wait", "convert", "infer", "publish"}
     assert all(math.isfinite(ms) and ms >= 0 for ms in node["stages_p50_ms"].values())
-    assert report["ratio_p50"] > 0
+    assert report["ratio_p50"] > 0 and report["ratio_p50_at_camera_rate"] > 0
+    assert report["detect_arrays"]["at_camera_rate_latency"]["p50_ms"] > 0
+
+
+@pytest.mark.parametrize("frame_id", ["", "a", "abc", "bench_optical"])
+def test_the_subscriber_reads_stamp_and_count_from_serialized_detections(frame_id):
+    import numpy as np
+    from std_msgs.msg import Header
+
+    from retinaface_ros.commands.bench_node_processes import detection_array_stamp_and_count
+    from retinaface_ros.detections import Detections
+    from retinaface_ros.ros import messages
+
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 5
+    count = 3
+    found = Detections(
+        boxes=np.zeros((count, 4), np.float32),
+        scores=np.ones(count, np.float32),
+        landmarks=np.zeros((count, 5, 2), np.float32),
+        classes=np.zeros(count, np.int64),
+    )
+    data = messages.detection_array(found, header)
+    assert detection_array_stamp_and_count(data) == (1_700_000_000_000_000_005, count)

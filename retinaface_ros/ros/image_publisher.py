@@ -104,12 +104,12 @@ class ImagePublisher(Node):
             self.done = True
             return
         header = Image().header
-        header.stamp = self.get_clock().now().to_msg()
         header.frame_id = self.frame_id
         if self.compressed:
             msg = bgr8_to_compressed(frame, "jpeg", header)
         else:
             msg = bgr8_to_imgmsg(frame, self.encoding, header)
+        msg.header.stamp = self.get_clock().now().to_msg()  # when handed over (a file has no capture time)
         self.publisher.publish(msg)
         self.sent += 1
 
