@@ -39,6 +39,7 @@ def test_bench_node_processes_reports_latency_and_stages(
     assert all(math.isfinite(ms) and ms >= 0 for ms in node["stages_p50_ms"].values())
     assert report["ratio_p50"] > 0 and report["ratio_p50_at_camera_rate"] > 0
     assert report["detect_arrays"]["at_camera_rate_latency"]["p50_ms"] > 0
+    assert report["ratio_p50_to_node_infer"] >= 1.0  # end to end includes the inference
 
 
 @pytest.mark.parametrize("frame_id", ["", "a", "abc", "bench_optical"])

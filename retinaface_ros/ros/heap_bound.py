@@ -1,12 +1,14 @@
 """Give the memory of very large frames back to the system (glibc), so bursts do not raise the node's RSS
 for good.
 
-Measured (issue #16.9, in-process node, bursts of 36-72 MB valid frames and 10 MB malformed ones): RSS rose
-from 395 to 594 MB and stayed there. Two glibc behaviours keep it: the dynamic mmap threshold climbs after
-the first large buffer is freed, so later 36 MB message and image buffers come from the heap arenas instead
-of mmap, and freed arena memory is kept for reuse. A fixed mmap threshold returns every large buffer at
-``free``; ``malloc_trim`` after large frames gives back what the arenas kept. Elsewhere (musl, macOS) both
-are no-ops.
+Measured (issue #16.9, in-process node, bursts of 36-72 MB valid frames and 10 MB malformed ones,
+``bench/node_memory_burst.py``): RSS rose from 395 to 594 MB and stayed there. Two glibc behaviours keep it:
+the dynamic mmap threshold climbs after the first large buffer is freed, so later 36 MB message and image
+buffers come from the heap arenas instead of mmap, and freed arena memory is kept for reuse. A fixed mmap
+threshold returns every buffer above it at ``free``; ``malloc_trim`` after large frames gives back what the
+arenas kept (now 399 → 522 MB, flat). The threshold is glibc's own ceiling, not lower: below it the network's
+per-layer buffers would be fresh mmaps faulted in on every frame (docs/node_transport.md). Elsewhere (musl,
+macOS) both are no-ops.
 """
 
 from __future__ import annotations
