@@ -87,7 +87,7 @@ def main() -> None:
             send(small)
         time.sleep(2.0)  # the heap bound trims at most once a second, from the diagnostics timer
         report[f"after_burst_{burst}_mb"] = round(rss_mb())
-    report["trims"] = node._heap.trims
+    report["trims"] = node.heap.trims
     print(json.dumps(report))
     executor.shutdown(timeout_sec=2.0)
     rclpy.try_shutdown()

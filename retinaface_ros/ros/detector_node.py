@@ -172,7 +172,7 @@ class DetectorNode(LifecycleNode):
         self._inputs_lock = threading.Lock()  # the subscriptions: the re-check timer vs. transitions
         self._losses = TransportLosses()  # frames the middleware reported lost, per input
         self._stages = StageTimes()  # where the latency goes: transport, wait, convert, infer, publish
-        self._heap = HeapBound()  # large frames' memory goes back to the system (see heap_bound)
+        self.heap = HeapBound()  # large frames' memory goes back to the system (see heap_bound)
         self._outputs: list[dict[str, Any]] = []  # per input: detections, faces, image_annotated
         self._label_info_pub = None
         self._diagnostics_pub = None
@@ -424,7 +424,7 @@ class DetectorNode(LifecycleNode):
 
     def _on_image(self, msg: Image, camera: int = 0) -> None:
         self.stats.on_input()
-        self._heap.note(len(getattr(msg, "data", b"") or b""))
+        self.heap.note(len(getattr(msg, "data", b"") or b""))
         self._count_frame(camera)
         try:
             check_image(msg)
@@ -438,7 +438,7 @@ class DetectorNode(LifecycleNode):
 
     def _on_compressed(self, msg: CompressedImage, camera: int = 0) -> None:
         self.stats.on_input()
-        self._heap.note(len(getattr(msg, "data", b"") or b""))
+        self.heap.note(len(getattr(msg, "data", b"") or b""))
         self._count_frame(camera)
         self._enqueue(Frame(msg, time.monotonic(), compressed=True, camera=camera))
 
@@ -608,7 +608,7 @@ class DetectorNode(LifecycleNode):
         publisher.publish(messages.label_info(header, self.params.threshold, self._vision_msgs))
 
     def _publish_diagnostics(self) -> None:
-        self._heap.maybe_trim()
+        self.heap.maybe_trim()
         if self._diagnostics_pub is None:
             return
         model = self.model

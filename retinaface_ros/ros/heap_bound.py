@@ -52,6 +52,11 @@ class HeapBound:
             self._libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)  # process-wide, for later allocations
             self._libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
 
+    @property
+    def available(self) -> bool:
+        """True on glibc, where the threshold and ``malloc_trim`` do something."""
+        return self._libc is not None
+
     def note(self, nbytes: int) -> None:
         if nbytes >= LARGE_MESSAGE_BYTES:
             self._pending = True
