@@ -93,7 +93,7 @@ def ros(mnet_weights):
                 and probe.compressed_pub.get_subscription_count() > 0
             )
         )
-        assert wait_for(lambda: raw._outputs[0]["image_anonymized"].get_subscription_count() > 0)
+        assert wait_for(lambda: raw.output_publisher("image_anonymized").get_subscription_count() > 0)
         yield raw, jpeg, probe
 
 

@@ -599,6 +599,11 @@ class DetectorNode(LifecycleNode):
         return time.monotonic() - frame.received
 
     # ------------------------------------------------------------------------------------------ outputs
+    def output_publisher(self, name: str, camera: int = 0) -> Any:
+        """The publisher of output ``name`` ('detections', 'faces', 'image_annotated', 'image_anonymized', …)
+        of camera ``camera`` while the node is configured (e.g. to see who subscribes)."""
+        return self._outputs[camera][name]
+
     def _publish_label_info(self) -> None:
         publisher = self._label_info_pub
         if publisher is None or self.params is None:
