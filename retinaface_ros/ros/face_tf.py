@@ -12,7 +12,6 @@ import numpy as np
 
 from retinaface_ros.hri import CameraIntrinsics, FacePose
 from retinaface_ros.ros import cdr
-from retinaface_ros.ros.cdr import CdrWriter
 
 FACE_FRAME = "face_{}"
 GAZE_FRAME = "gaze_{}"
@@ -30,7 +29,7 @@ def face_transforms(face_id: str, pose: FacePose) -> list[tuple[str, np.ndarray,
 def tf_message_bytes(header: Any, transforms: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> bytes:
     """A tf2_msgs/TFMessage of ``transforms`` (child frame, translation, quaternion), each a child of
     ``header.frame_id`` at ``header.stamp``, as the CDR bytes a publisher sends (see :mod:`.cdr`)."""
-    out = CdrWriter()
+    out = cdr.CdrWriter()
     out.raw(cdr.uint32(len(transforms)), align=4)
     head = cdr.header(header)
     for child, translation, rotation in transforms:

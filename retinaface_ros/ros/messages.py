@@ -14,7 +14,6 @@ import numpy as np
 
 from retinaface_ros.detections import Detections
 from retinaface_ros.ros import cdr
-from retinaface_ros.ros.cdr import CdrWriter
 from retinaface_ros.ros.stats import StatsSnapshot
 
 CLASS_NAMES: tuple[str, ...] = ("face", "masked_face")
@@ -33,7 +32,7 @@ def detection_array(
     ``id`` is the face's track id (``ids[i]``, kept across messages) when faces are tracked, else empty
     (``FaceArray.faces[i].detection_index`` pairs landmarks with ``detections[i]`` within one message).
     """
-    out = CdrWriter()
+    out = cdr.CdrWriter()
     head = cdr.header(header)
     out.raw(head, align=4)
     out.raw(cdr.uint32(len(detections)), align=4)
@@ -61,7 +60,7 @@ _SCORE_MASKED = struct.Struct("<f?")
 def face_array(detections: Detections, header: Any, ids: Sequence[str] | None = None) -> bytes:
     """retinaface_interfaces/FaceArray as CDR bytes, aligned with :func:`detection_array` (faces[i] ↔
     detections[i]); ``track_id`` from ``ids`` when faces are tracked."""
-    out = CdrWriter()
+    out = cdr.CdrWriter()
     out.raw(cdr.header(header), align=4)
     out.raw(cdr.uint32(len(detections)), align=4)
     points_xyz = np.zeros((len(detections), 5, 3))
