@@ -43,7 +43,9 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 # ----------------------------------------------------------------------------------------- 2D outputs
 def test_normalized_roi_divides_and_clips():
     assert normalized_roi(np.array([64, 48, 320, 240]), (480, 640)) == pytest.approx((0.1, 0.1, 0.5, 0.5))
-    assert normalized_roi(np.array([-10, -5, 700, 500]), (480, 640)) == (0.0, 0.0, 1.0, 1.0)
+    assert normalized_roi(np.array([-10, -5, 700, 500]), (480, 640)).tolist() == [0.0, 0.0, 1.0, 1.0]
+    boxes = np.array([[64, 48, 320, 240], [-10, -5, 700, 500]])  # all faces of a frame at once
+    np.testing.assert_allclose(normalized_roi(boxes, (480, 640)), [[0.1, 0.1, 0.5, 0.5], [0, 0, 1, 1]])
     with pytest.raises(ValueError):
         normalized_roi(np.array([0, 0, 1, 1]), (0, 640))
 
@@ -57,6 +59,11 @@ def test_facial_landmarks_put_our_points_in_their_slots_and_mark_the_rest_unknow
     np.testing.assert_allclose(rows[list(LANDMARK_SLOTS), 2], 0.9)
     others = np.setdiff1d(np.arange(70), LANDMARK_SLOTS)
     assert not rows[others].any()  # unknown: zero position, zero confidence
+    faces = facial_landmarks(np.stack([points, points * 2]), (400, 400), np.array([0.9, 0.4]))
+    np.testing.assert_array_equal(faces[0], rows)  # all faces of a frame at once, each its confidence
+    np.testing.assert_allclose(
+        faces[1, list(LANDMARK_SLOTS)], np.c_[np.clip(points / 200.0, 0, 1), [0.4] * 5]
+    )
 
 
 def test_cropped_face_is_scaled_centred_and_zero_padded():
@@ -86,6 +93,32 @@ def test_aligned_face_levels_the_eyes():
         assert abs(xs.mean() - target[0]) < 1.5 and abs(ys.mean() - target[1]) < 1.5
     arcface = aligned_face(image, landmarks, (112, 112))
     assert arcface.shape == (112, 112, 3)
+
+
+def test_face_images_make_both_images_of_a_face_as_the_single_ones_do():
+    """One region copy for both images of a face gives what cropped_face and aligned_face give alone, for
+    colour and grey images, faces inside, across the border of and outside the image; None asks for none."""
+    from retinaface_ros.hri.face_crops import alignment_matrices, alignment_matrix, face_images
+
+    rng = np.random.default_rng(5)
+    colour = cv2.GaussianBlur(rng.integers(0, 255, (480, 640, 3), np.uint8), (0, 0), 2)
+    landmarks = np.stack(
+        [
+            ARCFACE_TEMPLATE_112 * 1.5 + [200, 150],  # inside
+            ARCFACE_TEMPLATE_112 * 2.0 + [-60, -40],  # across the top-left corner
+            ARCFACE_TEMPLATE_112 * 1.2 + [900, 900],  # outside
+        ]
+    )
+    boxes = np.c_[landmarks.min(axis=1) - 20, landmarks.max(axis=1) + 20]
+    matrices = alignment_matrices(landmarks, (128, 128))
+    for image in (colour, np.ascontiguousarray(colour[:, :, 1])):
+        for box, points, matrix in zip(boxes, landmarks, matrices, strict=True):
+            np.testing.assert_allclose(matrix, alignment_matrix(points, (128, 128)), atol=1e-9)
+            cropped, aligned = face_images(image, box, matrix, (96, 128), (128, 128))
+            assert np.abs(cropped.astype(int) - cropped_face(image, box, (96, 128))).max() <= 1
+            assert np.array_equal(aligned, aligned_face(image, points, (128, 128)))
+            assert face_images(image, box, None)[1] is None and face_images(image, None, matrix)[0] is None
+    assert not face_images(colour, boxes[2], matrices[2])[0].any()  # outside: black
 
 
 # ----------------------------------------------------------------------------------------- 3D pose

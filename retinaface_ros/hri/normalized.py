@@ -17,6 +17,7 @@ LANDMARK_SLOTS: tuple[int, ...] = (
     48,  # MOUTH_OUTER_RIGHT
     54,  # MOUTH_OUTER_LEFT
 )
+_SLOTS = np.array(LANDMARK_SLOTS)
 
 
 def _image_size(image_hw: tuple[int, int]) -> tuple[float, float]:
@@ -26,21 +27,23 @@ def _image_size(image_hw: tuple[int, int]) -> tuple[float, float]:
     return float(height), float(width)
 
 
-def normalized_roi(box: np.ndarray, image_hw: tuple[int, int]) -> tuple[float, float, float, float]:
-    """(xmin, ymin, xmax, ymax) of a pixel box x1y1x2y2, divided by the image size and clipped to [0, 1]."""
+def normalized_roi(box: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """xmin, ymin, xmax, ymax of pixel boxes x1y1x2y2 (shape (..., 4)), divided by the image size and
+    clipped to [0, 1]: float64 of the boxes' shape."""
     height, width = _image_size(image_hw)
-    x1, y1, x2, y2 = (float(v) for v in box)
-    scaled = (x1 / width, y1 / height, x2 / width, y2 / height)
-    return tuple(min(1.0, max(0.0, v)) for v in scaled)  # type: ignore[return-value]
+    return np.clip(np.asarray(box, np.float64) / (width, height, width, height), 0.0, 1.0)
 
 
-def facial_landmarks(landmarks: np.ndarray, image_hw: tuple[int, int], confidence: float) -> np.ndarray:
-    """(70, 3) float32 rows (x, y, c) in FacialLandmarks order: our 5 points normalised and clipped to
-    [0, 1] with ``confidence``; every other slot is unknown: (0, 0) with confidence 0."""
+def facial_landmarks(
+    landmarks: np.ndarray, image_hw: tuple[int, int], confidence: float | np.ndarray
+) -> np.ndarray:
+    """Rows (x, y, c) in FacialLandmarks order, float32 of shape (70, 3), or (faces, 70, 3) for landmarks of
+    shape (faces, 5, 2) with a confidence each: our 5 points normalised and clipped to [0, 1] with their
+    face's confidence; every other slot is unknown: (0, 0) with confidence 0."""
     height, width = _image_size(image_hw)
-    points = np.asarray(landmarks, np.float64).reshape(5, 2)
-    out = np.zeros((FACIAL_LANDMARKS_COUNT, 3), np.float32)
-    out[list(LANDMARK_SLOTS), 0] = np.clip(points[:, 0] / width, 0.0, 1.0)
-    out[list(LANDMARK_SLOTS), 1] = np.clip(points[:, 1] / height, 0.0, 1.0)
-    out[list(LANDMARK_SLOTS), 2] = min(1.0, max(0.0, float(confidence)))
+    points = np.asarray(landmarks, np.float64)
+    points = points.reshape(points.shape[:-2] + (5, 2) if points.ndim >= 2 else (5, 2))
+    out = np.zeros(points.shape[:-2] + (FACIAL_LANDMARKS_COUNT, 3), np.float32)
+    out[..., _SLOTS, :2] = np.clip(points / (width, height), 0.0, 1.0)
+    out[..., _SLOTS, 2] = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)[..., None]
     return out

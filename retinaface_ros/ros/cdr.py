@@ -36,7 +36,12 @@ class CdrWriter:
         self._body += layout.pack(*values)
 
     def to_bytes(self) -> bytes:
+        """The message: the encapsulation header and the fields."""
         return ENCAPSULATION + bytes(self._body)
+
+    def body(self) -> bytes:
+        """The fields alone, to follow earlier fields that end at a multiple of every alignment used here."""
+        return bytes(self._body)
 
 
 def string(text: str) -> bytes:

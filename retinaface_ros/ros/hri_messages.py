@@ -44,46 +44,77 @@ def import_hri_msgs() -> tuple[ModuleType, type]:
     return hri, tf_message
 
 
+class FrameMessages:
+    """The CDR bytes of one frame's REP 155 messages (see :mod:`.cdr`). They all carry the frame's header,
+    which is encoded once; the ROIs and landmarks of all faces are computed together."""
+
+    def __init__(self, header: Any) -> None:
+        self._header = header
+        head = cdr.header(header)
+        self._head = cdr.ENCAPSULATION + head + bytes(-len(head) % 4)  # every next field aligns to 4
+        self._image_layouts: dict[tuple[int, int, int, str], bytes] = {}
+
+    def ids_list(self, ids: Sequence[str]) -> bytes:
+        """hri_msgs/IdsList."""
+        out = cdr.CdrWriter()
+        out.raw(cdr.header(self._header), align=4)
+        out.raw(cdr.uint32(len(ids)), align=4)
+        for face in ids:
+            out.raw(cdr.string(face), align=4)
+        return out.to_bytes()
+
+    def rois(self, boxes: np.ndarray, image_hw: tuple[int, int], confidences: np.ndarray) -> list[bytes]:
+        """hri_msgs/NormalizedRegionOfInterest2D of each pixel box (faces, 4): normalised to the image,
+        with its confidence c."""
+        rows = np.empty((len(boxes), 5), "<f4")
+        rows[:, :4] = normalized_roi(np.reshape(boxes, (-1, 4)), image_hw)
+        rows[:, 4] = np.clip(confidences, 0.0, 1.0)
+        return [self._head + row.tobytes() for row in rows]
+
+    def landmarks(
+        self, points: np.ndarray, image_hw: tuple[int, int], confidences: np.ndarray
+    ) -> list[bytes]:
+        """hri_msgs/FacialLandmarks of each face's 5 points (faces, 5, 2): in their slots, the other 65
+        unknown (c 0)."""
+        rows = facial_landmarks(np.reshape(points, (-1, 5, 2)), image_hw, confidences).astype("<f4")
+        size = _HEIGHT_WIDTH.pack(int(image_hw[0]), int(image_hw[1]))
+        return [b"".join((self._head, row, size)) for row in rows]  # [70] x y c, height, width
+
+    def image(self, pixels: np.ndarray, encoding: str = "bgr8") -> bytes:
+        """sensor_msgs/Image of 8-bit ``pixels`` (height, width[, channels])."""
+        pixels = np.ascontiguousarray(pixels)
+        height, width = pixels.shape[:2]
+        key = (height, width, pixels.nbytes, encoding)
+        layout = self._image_layouts.get(key)
+        if layout is None:  # height, width, encoding, is_bigendian, step, the data's length
+            out = cdr.CdrWriter()
+            out.pack(_HEIGHT_WIDTH, height, width, align=4)
+            out.raw(cdr.string(encoding), align=4)
+            out.raw(b"\0", align=1)
+            out.raw(cdr.uint32(pixels.nbytes // max(height, 1)), align=4)
+            out.raw(cdr.uint32(pixels.nbytes), align=4)
+            layout = self._image_layouts[key] = out.body()
+        return b"".join((self._head, layout, memoryview(pixels)))
+
+
 def ids_list(header: Any, ids: Sequence[str]) -> bytes:
     """hri_msgs/IdsList as the CDR bytes a publisher sends (see :mod:`.cdr`)."""
-    out = cdr.CdrWriter()
-    out.raw(cdr.header(header), align=4)
-    out.raw(cdr.uint32(len(ids)), align=4)
-    for face in ids:
-        out.raw(cdr.string(face), align=4)
-    return out.to_bytes()
+    return FrameMessages(header).ids_list(ids)
 
 
 def roi(header: Any, box: np.ndarray, image_hw: tuple[int, int], confidence: float) -> bytes:
     """hri_msgs/NormalizedRegionOfInterest2D (the box normalised to the image, confidence c) as CDR bytes."""
-    out = cdr.CdrWriter()
-    out.raw(cdr.header(header), align=4)
-    out.pack(_ROI, *normalized_roi(box, image_hw), min(1.0, max(0.0, float(confidence))), align=4)
-    return out.to_bytes()
+    return FrameMessages(header).rois(np.reshape(box, (1, 4)), image_hw, np.array([confidence]))[0]
 
 
 def landmarks(header: Any, points: np.ndarray, image_hw: tuple[int, int], confidence: float) -> bytes:
     """hri_msgs/FacialLandmarks as CDR bytes: our 5 points in their slots, the other 65 unknown (c 0)."""
-    out = cdr.CdrWriter()
-    out.raw(cdr.header(header), align=4)
-    out.raw(facial_landmarks(points, image_hw, confidence).astype("<f4").tobytes(), align=4)  # [70] x y c
-    out.pack(_HEIGHT_WIDTH, int(image_hw[0]), int(image_hw[1]), align=4)
-    return out.to_bytes()
+    return FrameMessages(header).landmarks(np.reshape(points, (1, 5, 2)), image_hw, np.array([confidence]))[0]
 
 
 def image(header: Any, pixels: np.ndarray, encoding: str = "bgr8") -> bytes:
     """sensor_msgs/Image of 8-bit ``pixels`` (height, width[, channels]) as CDR bytes."""
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    out = cdr.CdrWriter()
-    out.raw(cdr.header(header), align=4)
-    out.pack(_HEIGHT_WIDTH, height, width, align=4)
-    out.raw(cdr.string(encoding), align=4)
-    out.raw(b"\0", align=1)  # is_bigendian
-    out.raw(cdr.uint32(pixels.nbytes // max(height, 1)), align=4)  # step: bytes a row
-    out.raw(cdr.uint32(pixels.nbytes) + pixels.tobytes(), align=4)  # data
-    return out.to_bytes()
+    return FrameMessages(header).image(pixels, encoding)
 
 
-_ROI = struct.Struct("<5f")  # xmin, ymin, xmax, ymax, c
 _HEIGHT_WIDTH = struct.Struct("<II")

@@ -22,8 +22,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from retinaface_ros.detections import Detections
-from retinaface_ros.hri import DepthError, aligned_face, cropped_face, estimate_face_pose
+from retinaface_ros.hri import DepthError, estimate_face_pose
 from retinaface_ros.hri.depth import check_depth, depth_at
+from retinaface_ros.hri.face_crops import alignment_matrices, face_images
 from retinaface_ros.ros import face_tf, hri_messages
 from retinaface_ros.ros.hri_camera_inputs import CameraInputs, depth_array, sibling_topic, stamp_ns
 from retinaface_ros.tracking import FaceTracker, Track, TrackerConfig
@@ -210,11 +211,12 @@ class HriPublishers:
         face_ids = [hri_messages.face_id(track_id) for track_id in track_ids]
         camera.ids = face_ids
         self.counts["frames"] += 1
-        self._tracked_pub.publish(hri_messages.ids_list(header, self._all_ids()))
-        image_hw = image.shape[:2]
-        for face, observed in zip(face_ids, faces, strict=True):
-            self._publish_2d(self._face_topics(face, camera_index), header, image, image_hw, observed)
-        self._publish_3d(camera, header, image_hw, stamp, face_ids, faces)
+        messages = hri_messages.FrameMessages(header)
+        self._tracked_pub.publish(messages.ids_list(self._all_ids()))
+        topics = [self._face_topics(face, camera_index) for face in face_ids]
+        self._publish_2d(messages, image.shape[:2], topics, faces)
+        self._publish_images(messages, image, topics, faces)
+        self._publish_3d(camera, header, image.shape[:2], stamp, face_ids, faces)
         self._expire(camera_index, set(face_ids))
 
     def _all_ids(self) -> list[str]:
@@ -238,21 +240,56 @@ class HriPublishers:
 
     def _publish_2d(
         self,
-        topics: FaceTopics,
-        header: Any,
-        image: np.ndarray,
+        messages: hri_messages.FrameMessages,
         image_hw: tuple[int, int],
-        track: Track | FaceObservation,
+        topics: Sequence[FaceTopics],
+        faces: Sequence[Track | FaceObservation],
     ) -> None:
-        score = track.score
-        topics.roi.publish(hri_messages.roi(header, track.box, image_hw, score))
-        topics.landmarks.publish(hri_messages.landmarks(header, track.landmarks, image_hw, score))
-        if topics.cropped.get_subscription_count() > 0:
-            crop = cropped_face(image, track.box, self._settings.crop_size)
-            topics.cropped.publish(hri_messages.image(header, crop))
-        if topics.aligned.get_subscription_count() > 0:
-            aligned = aligned_face(image, track.landmarks, self._settings.aligned_size)
-            topics.aligned.publish(hri_messages.image(header, aligned))
+        if not faces:
+            return
+        boxes = np.array([face.box for face in faces], np.float64)
+        points = np.array([face.landmarks for face in faces], np.float64)
+        scores = np.array([face.score for face in faces], np.float64)
+        rois = messages.rois(boxes, image_hw, scores)
+        landmarks = messages.landmarks(points, image_hw, scores)
+        for face, roi, face_landmarks in zip(topics, rois, landmarks, strict=True):
+            face.roi.publish(roi)
+            face.landmarks.publish(face_landmarks)
+
+    def _publish_images(
+        self,
+        messages: hri_messages.FrameMessages,
+        image: np.ndarray,
+        topics: Sequence[FaceTopics],
+        faces: Sequence[Track | FaceObservation],
+    ) -> None:
+        """Cropped and aligned faces, each only while someone subscribes to it."""
+        wanted = [
+            (
+                face,
+                topic,
+                topic.cropped.get_subscription_count() > 0,
+                topic.aligned.get_subscription_count() > 0,
+            )
+            for topic, face in zip(topics, faces, strict=True)
+        ]
+        wanted = [job for job in wanted if job[2] or job[3]]
+        if not wanted:
+            return
+        size = self._settings.aligned_size
+        matrices = alignment_matrices(np.array([face.landmarks for face, *_ in wanted], np.float64), size)
+        for (face, topic, want_cropped, want_aligned), matrix in zip(wanted, matrices, strict=True):
+            cropped, aligned = face_images(
+                image,
+                face.box if want_cropped else None,
+                matrix if want_aligned else None,
+                self._settings.crop_size,
+                size,
+            )
+            if cropped is not None:
+                topic.cropped.publish(messages.image(cropped))
+            if aligned is not None:
+                topic.aligned.publish(messages.image(aligned))
 
     def _publish_3d(
         self,
