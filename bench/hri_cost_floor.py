@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def main() -> None:
     images = FACES * (pieces["face_images_both_us"] + 2 * pieces["publish_image_49kB_us"])
     pose = FACES * pieces["solvepnp_sqpnp_us"]
     report = {
-        "image": f"{args.image} resized to {image.shape[1]}x{image.shape[0]}",
+        "image": f"{Path(args.image).name} resized to {image.shape[1]}x{image.shape[0]}",
         "faces": FACES,
         "pieces": {name: round(value, 1) for name, value in pieces.items()},
         "floor_10_faces_ms": {

@@ -27,4 +27,6 @@ def test_bench_hri_reports_every_setup(mnet_weights, bald_guys_path, tmp_path, c
         assert row["cpu_mean_ms"] > 0 and 0 < row["p50_ms"] <= row["p95_ms"], name
         assert row["frames_3d"] == (25 if "3d" in name else 0), name  # 5 timed + 20 warm-up frames
         assert row["depth_paired"] == (25 if "depth" in name else 0), name
+        assert ("consumer_cpu_mean_ms" in row) == ("images" in name), name  # the images' consumer process
+        assert row.get("consumer_cpu_mean_ms", 0) >= 0, name  # /proc counts 10 ms ticks: may be 0 here
     assert main([*args, "--faces", "500", "--width", "800", "--frames", "5"]) == 2  # not that many faces
