@@ -197,6 +197,17 @@ def test_landmarks_no_face_fits_fall_back_to_the_inter_ocular_distance():
     assert pose.translation[2] == pytest.approx(600 * 0.063 / 40, rel=1e-6)  # f · 63 mm / 40 px
 
 
+def test_a_face_too_small_for_pnp_falls_back_to_the_inter_ocular_distance():
+    # 60 m away the face is ~0.6 px across: SQPnP refuses points that do not spread (a cv2.error, which
+    # once cost such faces their TF frames); the pose comes from the eye distance instead.
+    pixels = project(Rotation.identity(), np.array([0.0, 0.0, 60.0]))
+    with pytest.raises(cv2.error):
+        cv2.solvePnP(FACE_MODEL_MM, pixels, CAMERA.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
+    pose = estimate_face_pose(pixels, CAMERA)
+    assert pose.distance_source == "inter_ocular"
+    assert pose.translation[2] == pytest.approx(60.0, rel=0.01)
+
+
 # ----------------------------------------------------------------------------------------- real image
 def test_bald_guys_faces_are_in_front_of_the_camera_left_to_right(mnet_learner, bald_guys_path):
     image = cv2.imread(str(bald_guys_path))

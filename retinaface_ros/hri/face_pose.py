@@ -93,8 +93,12 @@ def _undistorted(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
 
 
 def _solve_pnp(points: np.ndarray, camera: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """Model→camera rotation, translation (mm) and RMS reprojection error (px), or None."""
-    ok, rvec, tvec = cv2.solvePnP(FACE_MODEL_MM, points, camera.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
+    """Model→camera rotation, translation (mm) and RMS reprojection error (px), or None (also for a face
+    so small that SQPnP refuses its points as not spread enough: a few pixels across)."""
+    try:
+        ok, rvec, tvec = cv2.solvePnP(FACE_MODEL_MM, points, camera.matrix, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:
+        return None
     if not ok or not math.isfinite(float(tvec.sum())) or tvec[2, 0] <= 0:
         return None
     projected, _ = cv2.projectPoints(FACE_MODEL_MM, rvec, tvec, camera.matrix, None)
