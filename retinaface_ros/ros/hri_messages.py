@@ -49,15 +49,14 @@ class FrameMessages:
     which is encoded once; the ROIs and landmarks of all faces are computed together."""
 
     def __init__(self, header: Any) -> None:
-        self._header = header
-        head = cdr.header(header)
-        self._head = cdr.ENCAPSULATION + head + bytes(-len(head) % 4)  # every next field aligns to 4
+        self._header = cdr.header(header)  # every next field aligns to 4: pad the header to it
+        self._head = cdr.ENCAPSULATION + self._header + bytes(-len(self._header) % 4)
         self._image_layouts: dict[tuple[int, int, int, str], bytes] = {}
 
     def ids_list(self, ids: Sequence[str]) -> bytes:
         """hri_msgs/IdsList."""
         out = cdr.CdrWriter()
-        out.raw(cdr.header(self._header), align=4)
+        out.raw(self._header, align=4)
         out.raw(cdr.uint32(len(ids)), align=4)
         for face in ids:
             out.raw(cdr.string(face), align=4)
