@@ -19,11 +19,6 @@ import time
 import numpy as np
 
 
-def rss_mb() -> float:
-    with open(f"/proc/{os.getpid()}/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
@@ -36,6 +31,7 @@ def main() -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from retinaface_ros.benchmark.runner import rss_mb
     from retinaface_ros.ros.detector_node import DetectorNode
     from retinaface_ros.ros.image_conversion import bgr8_to_imgmsg
 
