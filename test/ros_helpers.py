@@ -128,8 +128,9 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: 
 class BackgroundSpin:
     """An rclpy context whose nodes spin on a SingleThreadedExecutor in a daemon thread.
 
-    ``add(*nodes)`` spins nodes (created with ``self.context``); leaving the ``with`` block (or ``close()``)
-    shuts the executor down, destroys those nodes and the context, and joins the thread.
+    ``add(*nodes)`` spins nodes (created with ``self.context``), ``create_node`` makes one and spins it;
+    leaving the ``with`` block (or ``close()``) shuts the executor down, destroys those nodes and the
+    context, and joins the thread.
     """
 
     def __init__(self) -> None:
@@ -149,6 +150,14 @@ class BackgroundSpin:
             self._nodes.append(node)
         if self._thread.ident is None:
             self._thread.start()
+
+    def create_node(self, name: str, **kwargs):
+        """A node made in this context (``rclpy.create_node`` keyword arguments) and spun here."""
+        import rclpy
+
+        node = rclpy.create_node(name, context=self.context, **kwargs)
+        self.add(node)
+        return node
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=2.0)

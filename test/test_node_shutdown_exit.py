@@ -9,7 +9,7 @@ import pytest
 from ros_helpers import BackgroundSpin, kill_if_running, node_process, require_rclpy, wait_for
 
 pytestmark = pytest.mark.ros
-rclpy = require_rclpy()
+require_rclpy()
 
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
@@ -29,8 +29,7 @@ def test_lifecycle_shutdown_exits_the_process(mnet_weights, tmp_path, autostart,
         *("-p", "scales:=[240, 320]", "-p", f"autostart:={str(autostart).lower()}"),
     )
     spinner = BackgroundSpin()
-    node = rclpy.create_node("shutdown_client", context=spinner.context)
-    spinner.add(node)
+    node = spinner.create_node("shutdown_client")
     service = f"{namespace}/retinaface_detector"
     try:
         get_state = node.create_client(GetState, f"{service}/get_state")

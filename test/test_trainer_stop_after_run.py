@@ -13,7 +13,7 @@ from ros_helpers import BackgroundSpin, kill_if_running, node_process, require_r
 from training_helpers import mini_wider_root
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-rclpy = require_rclpy()
+require_rclpy()
 
 from action_msgs.msg import GoalStatus  # noqa: E402
 from rclpy.action import ActionClient  # noqa: E402
@@ -34,8 +34,7 @@ def test_ctrl_c_after_a_run_exits_cleanly(tmp_path: Path) -> None:
         *("-p", f"workdir:={tmp_path}"),
     )
     spinner = BackgroundSpin()
-    node = rclpy.create_node("idle_client", context=spinner.context)
-    spinner.add(node)
+    node = spinner.create_node("idle_client")
     try:
         client = ActionClient(node, TRAIN, f"{namespace}/train")
         assert client.wait_for_server(timeout_sec=60.0), log.read_text()
